@@ -1,0 +1,301 @@
+"""The commands. Each one parses options, calls the library, and reports with Rich; no algorithms here."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
+from enhancekit.cli.ui import console, print_report, stdout, track
+from enhancekit.data.degradations import imresize, parse_degradation
+from enhancekit.data.io import list_inputs, pair_by_stem, read_image, write_image
+from enhancekit.errors import EnhanceKitError
+from enhancekit.evaluation import (
+    Report,
+    degraded_pairs,
+    folder_pairs,
+    match_target,
+    measure,
+    quantize,
+    score_files,
+)
+from enhancekit.metrics import parse_metrics
+from enhancekit.registry import count_parameters, create_model, get_model_entry, list_models
+from enhancekit.tasks import TASK_DEFAULTS
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Registered model name (see `enhancekit models`).")
+]
+WeightsOpt = Annotated[
+    Path | None, typer.Option(help="Weights file (.safetensors or .ckpt) instead of the shipped ones.")
+]
+TileOpt = Annotated[
+    int | None, typer.Option(help="Run in tiles of this side (bounded memory for large images).")
+]
+OverlapOpt = Annotated[
+    int, typer.Option(help="Tile overlap in pixels (>= the model's receptive field is exact).")
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+TtaOpt = Annotated[bool, typer.Option("--tta", help="x8 geometric self-ensemble (flips and rotations).")]
+ScaleOpt = Annotated[int | None, typer.Option(help="Scale of a free-scale model such as bicubic.")]
+ColorOpt = Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")]
+CropOpt = Annotated[
+    int | None, typer.Option(help="Border pixels excluded from metrics (default: SR crops scale).")
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON to this file.")]
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write a JSON report atomically (a failed run never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def _enhancer(model, *, device: str, tile: int | None, tile_overlap: int, tta: bool):
+    from enhancekit.inference import Enhancer
+
+    return Enhancer(model, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+
+
+def models(task: Annotated[str | None, typer.Option(help="Only models of this task.")] = None) -> None:
+    """List registered models: task, parameters, shipped weights and their measured scores."""
+    table = Table(title="enhancekit models", title_justify="left")
+    for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
+        table.add_column(column, overflow="fold")
+    for name in list_models(task):
+        entry = get_model_entry(name)
+        params = count_parameters(create_model(name, pretrained=False))
+        card = entry.card() or {}
+        scores = "; ".join(f"{k}: {v}" for k, v in card.get("scores", {}).items())
+        table.add_row(
+            name,
+            entry.task,
+            f"{params:,}" if params else "-",
+            "shipped" if entry.weights else "-",
+            scores or "-",
+            entry.description,
+        )
+    stdout.print(table)
+
+
+def enhance(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Folder for the results.")],
+    model: ModelOpt,
+    weights: WeightsOpt = None,
+    tile: TileOpt = None,
+    tile_overlap: OverlapOpt = 32,
+    device: DeviceOpt = "auto",
+    tta: TtaOpt = False,
+    scale: ScaleOpt = None,
+) -> None:
+    """Enhance images; results keep each input's name, bit depth, mode and alpha."""
+    files = list_inputs(inputs)
+    guard_output_dir(output_dir, files)
+    _, net = build_model(model, weights=weights, scale=scale)
+    enhancer = _enhancer(net, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+    factor = int(getattr(net, "scale", 1))
+    failures = []
+    for path in track(files, len(files), f"enhancing with {model}"):
+        try:
+            image = read_image(path)
+            output = enhancer(image.pixels)
+            alpha = image.alpha
+            if alpha is not None and factor != 1:
+                # Alpha is not enhanced, only brought to the output size.
+                peak = float(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "ui" else 1.0
+                resized = np.clip(imresize(alpha.astype(np.float32) / peak, scale=factor), 0, 1) * peak
+                alpha = np.rint(resized).astype(alpha.dtype)
+            write_image(
+                output_dir / path.name,
+                output,
+                bit_depth=image.bit_depth,
+                alpha=alpha,
+                metadata=image.metadata,
+            )
+        except EnhanceKitError as exc:
+            failures.append(str(exc))
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    done = len(files) - len(failures)
+    console.print(f"{done} of {len(files)} image(s) written to {output_dir}")
+    if failures:
+        raise typer.Exit(1)
+
+
+def evaluate(
+    model: ModelOpt,
+    target: Annotated[Path, typer.Option(help="Folder of reference (ground-truth) images.")],
+    input: Annotated[
+        Path | None, typer.Option(help="Folder of inputs, paired with targets by file stem.")
+    ] = None,
+    degrade: Annotated[
+        str | None, typer.Option(help="Make inputs from targets: bicubic:K or awgn:S.")
+    ] = None,
+    color: ColorOpt = None,
+    crop: CropOpt = None,
+    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe.")] = "psnr,ssim",
+    json_path: JsonOpt = None,
+    save: Annotated[Path | None, typer.Option(help="Also save the outputs to this folder.")] = None,
+    weights: WeightsOpt = None,
+    scale: ScaleOpt = None,
+    tile: TileOpt = None,
+    tile_overlap: OverlapOpt = 32,
+    device: DeviceOpt = "auto",
+    tta: TtaOpt = False,
+) -> None:
+    """Run a model on inputs (or degraded targets) and score the outputs against the targets."""
+    entry = get_model_entry(model)
+    defaults = TASK_DEFAULTS[entry.task]
+    measured = parse_metrics(metrics)
+    target_files = list_inputs([target])
+    input_files = list_inputs([input]) if input is not None else None
+    degradation = None
+    if input_files is None:
+        spec = degrade or defaults.degradation
+        if spec is None:
+            raise EnhanceKitError(f"model {model} ({entry.task}) needs --input or --degrade")
+        if "{scale}" in spec:
+            spec = spec.format(scale=scale or entry.defaults.get("scale", 1))
+        degradation = parse_degradation(spec)
+    elif degrade is not None:
+        raise EnhanceKitError("give either --input or --degrade, not both")
+
+    if has_free_scale(entry) and scale is None:
+        if degradation is not None:
+            scale = degradation.scale
+        else:
+            first_input, first_target = pair_by_stem(input_files, target_files)[0]
+            ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
+            scale = max(1, round(ratio))
+    _, net = build_model(model, weights=weights, scale=scale)
+    model_scale = int(getattr(net, "scale", 1))
+    if degradation is not None and degradation.scale != model_scale:
+        raise EnhanceKitError(
+            f"model {model} upscales by {model_scale} but the degradation {degrade or spec} "
+            f"shrinks by {degradation.scale}"
+        )
+    color = color or defaults.color
+    crop = crop if crop is not None else (model_scale if defaults.crop_is_scale else 0)
+    if save is not None:
+        guard_output_dir(save, [*target_files, *(input_files or [])])
+    enhancer = _enhancer(net, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+
+    pairs = (
+        degraded_pairs(target_files, degradation)
+        if degradation is not None
+        else folder_pairs(input_files, target_files)
+    )
+    settings = {
+        "target": str(target),
+        "input": str(input) if input else None,
+        "degrade": degradation.__repr__() if degradation else None,
+        "color": color,
+        "crop": crop,
+        "scale": model_scale,
+        "weights": str(weights) if weights else None,
+        "tile": tile,
+        "tile_overlap": tile_overlap,
+        "tta": tta,
+    }
+    report = Report(model=model, metric_names=[m.name for m in measured], settings=settings)
+    for name, source, reference in track(pairs, len(target_files), f"evaluating {model}"):
+        output = quantize(enhancer(source.pixels), source.bit_depth)
+        reference = match_target(output, reference, model_scale, name)
+        report.images.append({"name": name, **measure(output, reference, measured, color=color, crop=crop)})
+        if save is not None:
+            write_image(save / name, output, bit_depth=source.bit_depth)
+    _finish(report, f"{model} on {target}", json_path)
+
+
+def score(
+    input: Annotated[list[Path], typer.Option(help="Images (files or folders) to score.")],
+    target: Annotated[
+        Path | None, typer.Option(help="Reference folder, paired with inputs by file stem.")
+    ] = None,
+    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe.")] = "niqe",
+    color: ColorOpt = None,
+    crop: CropOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Score existing images: full-reference metrics against --target, no-reference ones (NIQE) alone."""
+    measured = parse_metrics(metrics)
+    needs_target = [m.name for m in measured if m.full_reference]
+    if needs_target and target is None:
+        raise EnhanceKitError(
+            f"{', '.join(needs_target)} need(s) --target; without one only niqe is available"
+        )
+    files = score_files(input, [target] if target is not None else None)
+    color, crop = color or "rgb", crop or 0
+    report = Report(
+        model=None,
+        metric_names=[m.name for m in measured],
+        settings={
+            "input": [str(p) for p in input],
+            "target": str(target) if target else None,
+            "color": color,
+            "crop": crop,
+        },
+    )
+    for image_path, target_path in track(files, len(files), "scoring"):
+        image = read_image(image_path).pixels
+        reference = read_image(target_path).pixels if target_path is not None else None
+        if reference is not None and reference.shape != image.shape:
+            raise EnhanceKitError(
+                f"{image_path.name}: size {image.shape[1]}x{image.shape[0]} does not match "
+                f"target {reference.shape[1]}x{reference.shape[0]}"
+            )
+        report.images.append(
+            {"name": image_path.name, **measure(image, reference, measured, color=color, crop=crop)}
+        )
+    _finish(report, "scores", json_path)
+
+
+def _finish(report: Report, title: str, json_path: Path | None) -> None:
+    print_report(report, title)
+    if json_path is not None:
+        write_json(json_path, report.to_json())
+        console.print(f"scores written to {json_path}")
+
+
+def train(
+    config: Annotated[Path, typer.Argument(help="Recipe (YAML), e.g. configs/dncnn_awgn.yaml.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe value: key=value (repeatable).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue from a checkpoint (e.g. .../last.ckpt).")
+    ] = None,
+) -> None:
+    """Train a model from a recipe (validation, checkpoints, early stopping, CSV/TensorBoard logs)."""
+    from enhancekit.training.config import load_config
+    from enhancekit.training.runner import train as run_training
+
+    recipe = load_config(config, set_ or [])
+    output_dir = run_training(recipe, resume=resume)
+    console.print(f"run finished: weights and logs in {output_dir}")
+
+
+def export(
+    model: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
+    weights: WeightsOpt = None,
+    scale: ScaleOpt = None,
+    size: Annotated[int, typer.Option(help="Side of the example input used for tracing.")] = 64,
+) -> None:
+    """Export a model for deployment (ONNX with dynamic height and width), checked with ONNX Runtime."""
+    from enhancekit.inference.export import export_onnx
+
+    if format != "onnx":
+        raise EnhanceKitError(f"unknown export format {format!r}; available: onnx")
+    _, net = build_model(model, weights=weights, scale=scale)
+    max_error = export_onnx(net, output, size=size)
+    console.print(f"wrote {output} (ONNX Runtime vs torch: max abs difference {max_error:.2e})")

@@ -1,0 +1,44 @@
+"""Pieces several commands share: building a model from command-line options, guarding outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import nn
+
+from enhancekit.errors import EnhanceKitError
+from enhancekit.registry import ModelEntry, create_model, get_model_entry
+
+
+def has_free_scale(entry: ModelEntry) -> bool:
+    """Whether the user chooses the model's scale (a ``scale`` argument and no weights tied to one)."""
+    return "scale" in entry.defaults and entry.weights is None
+
+
+def build_model(name: str, *, weights: Path | None, scale: int | None) -> tuple[ModelEntry, nn.Module]:
+    """The registered model ``name`` with optional weights; ``scale`` applies to free-scale models only."""
+    entry = get_model_entry(name)
+    kwargs = {}
+    if scale is not None:
+        if not has_free_scale(entry):
+            fixed = entry.defaults.get("scale", 1)
+            if scale != fixed:
+                raise EnhanceKitError(f"model {name} works at scale {fixed}, not {scale}")
+        else:
+            kwargs["scale"] = scale
+    return entry, create_model(name, weights=weights, **kwargs)
+
+
+def guard_output_dir(output_dir: Path, inputs: Sequence[Path]) -> None:
+    """Refuse an output folder that would receive a file over an input (never overwrite inputs)."""
+    out = output_dir.resolve()
+    for path in inputs:
+        if path.resolve().parent == out:
+            raise EnhanceKitError(f"output folder {output_dir} holds the input {path}; choose another folder")
+    names = [p.name for p in inputs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise EnhanceKitError(f"several inputs are named {duplicates[0]}; their outputs would collide")
+    if out.exists() and not out.is_dir():
+        raise EnhanceKitError(f"output path {output_dir} exists and is not a folder")

@@ -1,0 +1,167 @@
+"""Training and validation datasets: paired folders and synthetic pairs made from clean images.
+
+Images are read once into memory (the training sets of this toolkit are tens to hundreds of images) and
+served as random aligned patches with the dihedral augmentations (flips, 90-degree rotations). Samples are
+``(input, target)`` float32 tensors, channel first, in [0, 1]; for SR the target is ``scale`` times larger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from enhancekit.data.degradations import Degradation, parse_degradation
+from enhancekit.data.io import list_inputs, pair_by_stem, read_image
+from enhancekit.errors import EnhanceKitError
+
+
+def _load(path: Path, channels: int | None) -> np.ndarray:
+    pixels = read_image(path).pixels
+    if channels == 1 and pixels.shape[-1] == 3:
+        # Gray models train on luma so that colour training folders still work.
+        pixels = (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    elif channels == 3 and pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def dihedral(image: np.ndarray, index: int) -> np.ndarray:
+    """One of the 8 flip/rotation variants of an H x W x C image (index 0 is the identity)."""
+    if index & 4:
+        image = image[:, ::-1]
+    return np.rot90(image, k=index & 3, axes=(0, 1))
+
+
+class PairedImageDataset(Dataset):
+    """Aligned (input, target) pairs: folders paired by file stem, or clean targets with a degradation.
+
+    ``patch_size`` is the input patch side (``None`` serves whole images, for validation); ``scale`` is
+    target size / input size. ``repeat`` serves each image that many times per epoch, so small sets give
+    epochs of a useful length. With a ``degradation`` the input is made on the fly from the (cropped)
+    target; a fixed seed per index makes validation sets reproducible when ``fixed_noise`` is set.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[np.ndarray],
+        inputs: Sequence[np.ndarray] | None = None,
+        *,
+        degradation: Degradation | None = None,
+        patch_size: int | None = None,
+        scale: int = 1,
+        augment: bool = False,
+        repeat: int = 1,
+        fixed_noise: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if (inputs is None) == (degradation is None):
+            raise ValueError("give either inputs or a degradation")
+        if not targets:
+            raise EnhanceKitError("the dataset has no images")
+        self.targets = list(targets)
+        self.inputs = list(inputs) if inputs is not None else None
+        self.degradation = degradation
+        self.patch_size = patch_size
+        self.scale = scale
+        self.augment = augment
+        self.repeat = max(1, int(repeat))
+        self.fixed_noise = fixed_noise
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.targets) * self.repeat
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.fixed_noise:
+            return np.random.default_rng([self.seed, index])
+        # Draw from torch's per-worker seed so DataLoader workers and DDP ranks get different patches.
+        return np.random.default_rng([self.seed, index, int(torch.randint(0, 2**31 - 1, ()).item())])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = self._rng(index)
+        item = index % len(self.targets)
+        target = self.targets[item]
+        if self.inputs is not None:
+            source = self.inputs[item]
+            if self.patch_size is not None:
+                source, target = self._random_crop(source, target, rng)
+        else:
+            if self.patch_size is not None:
+                target = self._random_crop_target(target, rng)
+            target = self.degradation.prepare_target(target)
+            source = self.degradation(target, rng=rng)
+        if self.augment:
+            k = int(rng.integers(8))
+            source, target = dihedral(source, k), dihedral(target, k)
+        return _to_tensor(np.asarray(source, np.float32)), _to_tensor(np.asarray(target, np.float32))
+
+    def _random_crop(self, source: np.ndarray, target: np.ndarray, rng: np.random.Generator):
+        p, s = self.patch_size, self.scale
+        h, w = source.shape[:2]
+        if h < p or w < p:
+            raise EnhanceKitError(f"image of size {h}x{w} is smaller than the patch size {p}")
+        y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+        return source[y : y + p, x : x + p], target[y * s : (y + p) * s, x * s : (x + p) * s]
+
+    def _random_crop_target(self, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        side = self.patch_size * self.scale
+        h, w = target.shape[:2]
+        if h < side or w < side:
+            raise EnhanceKitError(f"image of size {h}x{w} is smaller than the patch size {side}")
+        y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+        return target[y : y + side, x : x + side]
+
+
+def build_paired_dataset(
+    *,
+    target: str | Path,
+    input: str | Path | None = None,
+    degrade: str | None = None,
+    channels: int | None = None,
+    scale: int = 1,
+    patch_size: int | None = None,
+    augment: bool = False,
+    repeat: int = 1,
+    split: tuple[float, float] | None = None,
+    split_seed: int = 42,
+    fixed_noise: bool = False,
+    seed: int = 0,
+) -> PairedImageDataset:
+    """A :class:`PairedImageDataset` from folders, as a recipe describes it.
+
+    ``split = (start, stop)`` keeps a fraction of the (shuffled with ``split_seed``) files, so a recipe can
+    carve train (``[0, 0.8]``) and validation (``[0.8, 1]``) parts out of one folder without overlap.
+    """
+    target_files = list_inputs([target])
+    if input is not None:
+        pairs = pair_by_stem(list_inputs([input]), target_files)
+    else:
+        pairs = [(None, t) for t in target_files]
+    if split is not None:
+        order = np.random.default_rng(split_seed).permutation(len(pairs))
+        start, stop = (round(f * len(pairs)) for f in split)
+        pairs = [pairs[i] for i in sorted(order[start:stop])]
+    targets = [_load(t, channels) for _, t in pairs]
+    inputs = [_load(i, channels) for i, _ in pairs] if input is not None else None
+    degradation = parse_degradation(degrade) if degrade else None
+    if inputs is None and degradation is None:
+        raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
+    return PairedImageDataset(
+        targets,
+        inputs,
+        degradation=degradation,
+        patch_size=patch_size,
+        scale=scale,
+        augment=augment,
+        repeat=repeat,
+        fixed_noise=fixed_noise,
+        seed=seed,
+    )

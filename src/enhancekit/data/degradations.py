@@ -1,0 +1,280 @@
+"""Synthetic degradations for making (degraded, target) pairs: MATLAB-exact bicubic resizing and AWGN.
+
+Conventions: numpy images are H x W or H x W x C float arrays in [0, 1]; torch tensors are (..., H, W).
+
+:func:`imresize` reproduces MATLAB's ``imresize`` with its default ``'bicubic'`` method (Keys cubic kernel
+with a = -0.5, R. Keys, "Cubic convolution interpolation for digital image processing", IEEE TASSP 1981;
+antialiasing when shrinking; MATLAB's coordinate mapping and symmetric boundary handling). The low-resolution
+inputs of the standard super-resolution benchmarks (Set5, Set14, ...) were made with it, so it is what makes
+synthetic LR images comparable with published numbers.
+
+Degradations are named by a spec string (``bicubic:4``, ``awgn:25``), see :func:`parse_degradation`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import ABC, abstractmethod
+from typing import overload
+
+import numpy as np
+import torch
+
+from enhancekit.errors import EnhanceKitError
+
+# MATLAB's bicubic kernel spans [-2, 2] before it is stretched for antialiasing.
+_CUBIC_WIDTH = 4.0
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys cubic convolution kernel with a = -0.5, as MATLAB's ``cubic`` helper in ``imresize.m``."""
+    ax = np.abs(x)
+    ax2 = ax * ax
+    ax3 = ax2 * ax
+    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * (
+        (ax > 1) & (ax <= 2)
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
+    """The (out_len, in_len) float64 matrix that resizes one dimension like MATLAB's ``contributions``.
+
+    MATLAB gathers, for each output pixel, ``ceil(width) + 2`` input taps whose out-of-range indices are
+    mirrored (symmetric padding, edge sample repeated); summing the weights of taps that land on the same
+    input pixel gives a dense matrix with exactly the same result.
+    """
+    antialias = scale < 1
+    width = _CUBIC_WIDTH / scale if antialias else _CUBIC_WIDTH
+    # 1-based output coordinates mapped into 1-based input coordinates, as in MATLAB.
+    x = np.arange(1, out_len + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = np.floor(u - width / 2.0)
+    taps = int(math.ceil(width)) + 2
+    indices = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]
+    dist = u[:, None] - indices
+    # Antialiasing stretches the kernel by 1/scale; the leading factor scale cancels in the normalisation
+    # but is kept so the weights match MATLAB's before it.
+    weights = scale * _cubic(scale * dist) if antialias else _cubic(dist)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
+    cols = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_len)]
+    rows = np.broadcast_to(np.arange(out_len)[:, None], cols.shape)
+    matrix = np.zeros((out_len, in_len), dtype=np.float64)
+    np.add.at(matrix, (rows, cols), weights)
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _plan(
+    in_shape: tuple[int, int], scale: float | None, output_shape: tuple[int, int] | None
+) -> tuple[tuple[float, float], tuple[int, int]]:
+    """Per-dimension (scales, output sizes) following MATLAB's rules for a scale xor an output size."""
+    if (scale is None) == (output_shape is None):
+        raise EnhanceKitError("imresize needs exactly one of scale or output_shape")
+    if scale is not None:
+        if not (math.isfinite(scale) and scale > 0):
+            raise EnhanceKitError(f"imresize scale must be a positive number, got {scale}")
+        out = (math.ceil(in_shape[0] * scale), math.ceil(in_shape[1] * scale))
+        return (scale, scale), out
+    assert output_shape is not None
+    if len(output_shape) != 2 or min(output_shape) < 1:
+        raise EnhanceKitError(f"imresize output_shape must be two positive sizes (H, W), got {output_shape}")
+    out = (int(output_shape[0]), int(output_shape[1]))
+    return (out[0] / in_shape[0], out[1] / in_shape[1]), out
+
+
+def _imresize_torch(
+    x: torch.Tensor, scale: float | None, output_shape: tuple[int, int] | None
+) -> torch.Tensor:
+    if x.ndim < 2:
+        raise EnhanceKitError(f"imresize needs a tensor of shape (..., H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    in_shape = (x.shape[-2], x.shape[-1])
+    scales, out = _plan(in_shape, scale, output_shape)
+    # MATLAB resizes the dimension with the smallest scale first (ties: rows first), which keeps the
+    # intermediate image small when shrinking; the order changes the result only by rounding.
+    for dim in sorted((0, 1), key=lambda d: scales[d]):
+        m = torch.tensor(_resize_matrix(in_shape[dim], out[dim], scales[dim]), dtype=x.dtype, device=x.device)
+        x = torch.matmul(m, x) if dim == 0 else torch.matmul(x, m.T)
+    return x
+
+
+@overload
+def imresize(
+    image: torch.Tensor, scale: float | None = None, output_shape: tuple[int, int] | None = None
+) -> torch.Tensor: ...
+
+
+@overload
+def imresize(
+    image: np.ndarray, scale: float | None = None, output_shape: tuple[int, int] | None = None
+) -> np.ndarray: ...
+
+
+def imresize(
+    image: torch.Tensor | np.ndarray,
+    scale: float | None = None,
+    output_shape: tuple[int, int] | None = None,
+) -> torch.Tensor | np.ndarray:
+    """Resize like MATLAB's ``imresize(image, scale)`` / ``imresize(image, [H W])`` with method 'bicubic'.
+
+    Give exactly one of ``scale`` (output size ``ceil(size * scale)``, the kernel uses ``scale`` itself)
+    or ``output_shape`` ``(H, W)`` (the kernel uses ``out / in`` per dimension). Shrinking antialiases
+    (kernel stretched by 1/scale), borders are handled by mirroring, and nothing is clipped or rounded
+    (MATLAB does neither for floating-point input).
+
+    ``image`` is a torch tensor (..., H, W) (any batch shape and device; differentiable; integer tensors are
+    converted to float32) or a numpy array H x W or H x W x C (returned in the same layout, float64 if it
+    was float64 and float32 otherwise; values are not rescaled).
+    """
+    if isinstance(image, torch.Tensor):
+        return _imresize_torch(image, scale, output_shape)
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise EnhanceKitError(f"imresize needs a numpy image H x W or H x W x C, got shape {arr.shape}")
+    arr = arr.astype(np.float64 if arr.dtype == np.float64 else np.float32, copy=False)
+    # H x W x C -> C x H x W so the channels ride along as batch dimensions of the torch core.
+    chw = arr if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+    out = _imresize_torch(torch.from_numpy(np.ascontiguousarray(chw)), scale, output_shape).numpy()
+    return out if arr.ndim == 2 else np.ascontiguousarray(np.moveaxis(out, 0, -1))
+
+
+def crop_to_multiple(image: np.ndarray, k: int) -> np.ndarray:
+    """The top-left part of an H x W[...] image whose height and width are multiples of ``k``.
+
+    This is the usual super-resolution protocol: the HR image is cropped before downscaling by ``k`` so that
+    the HR target and the upscaled output have the same size.
+    """
+    if k < 1:
+        raise EnhanceKitError(f"crop multiple must be >= 1, got {k}")
+    h, w = image.shape[0] - image.shape[0] % k, image.shape[1] - image.shape[1] % k
+    if h == 0 or w == 0:
+        raise EnhanceKitError(
+            f"image of size {image.shape[0]}x{image.shape[1]} is smaller than the factor {k}"
+        )
+    return image[:h, :w]
+
+
+def add_gaussian_noise(
+    image: np.ndarray,
+    sigma_255: float,
+    seed: int = 0,
+    *,
+    clip: bool = False,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """``image`` plus white Gaussian noise of standard deviation ``sigma_255 / 255`` (float32).
+
+    ``sigma_255`` is on the 0-255 scale as in the denoising literature (e.g. sigma 15/25/50 on BSD68). The
+    noise comes from ``numpy.random.default_rng(seed)`` so the same seed gives the same noisy image, or from
+    ``rng`` when given (training draws fresh noise per sample). The result is not clipped unless
+    ``clip=True`` (benchmarks usually keep the unclipped values).
+    """
+    if not (math.isfinite(sigma_255) and sigma_255 >= 0):
+        raise EnhanceKitError(f"noise sigma must be a non-negative number, got {sigma_255}")
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    noise = rng.normal(0.0, sigma_255 / 255.0, size=np.shape(image))
+    noisy = (np.asarray(image, dtype=np.float64) + noise).astype(np.float32)
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+class Degradation(ABC):
+    """A degradation applied to an H x W x C float image in [0, 1]; ``scale`` is the resolution factor."""
+
+    #: the spec name, e.g. ``"bicubic"``
+    name: str
+    #: HR size / degraded size (1 for degradations that keep the size)
+    scale: int
+
+    @classmethod
+    @abstractmethod
+    def from_arg(cls, arg: str) -> Degradation:
+        """Build from the part of the spec after ``name:``; raise ``ValueError`` if it is malformed."""
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The degraded image (float32); random degradations draw from ``rng`` if given, else a fixed seed."""
+
+    def prepare_target(self, image: np.ndarray) -> np.ndarray:
+        """The clean image that ``self(image)`` corresponds to (the image itself unless overridden)."""
+        return image
+
+
+class BicubicDownscale(Degradation):
+    """MATLAB bicubic downscaling by an integer factor, after cropping to a multiple of it.
+
+    The result is clipped to [0, 1] (MATLAB's uint8 output saturates the same way) but not quantised.
+    """
+
+    name = "bicubic"
+
+    def __init__(self, factor: int) -> None:
+        if factor < 2:
+            raise EnhanceKitError(f"bicubic factor must be an integer >= 2, got {factor}")
+        self.scale = factor
+
+    @classmethod
+    def from_arg(cls, arg: str) -> BicubicDownscale:
+        return cls(int(arg))
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        hr = self.prepare_target(image)
+        # Passing the output size gives the kernel the exact scale 1/k (out/in is the correctly rounded
+        # 1/k) and avoids ceil(size * (1/k)) landing one pixel too large through rounding.
+        lr = imresize(hr, output_shape=(hr.shape[0] // self.scale, hr.shape[1] // self.scale))
+        return np.clip(lr, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def prepare_target(self, image: np.ndarray) -> np.ndarray:
+        return crop_to_multiple(image, self.scale)
+
+    def __repr__(self) -> str:
+        return f"BicubicDownscale(factor={self.scale})"
+
+
+class GaussianNoise(Degradation):
+    """Additive white Gaussian noise with sigma on the 0-255 scale and a fixed seed (unclipped)."""
+
+    name = "awgn"
+    scale = 1
+
+    def __init__(self, sigma_255: float, seed: int = 0) -> None:
+        if not (math.isfinite(sigma_255) and sigma_255 > 0):
+            raise EnhanceKitError(f"awgn sigma must be a positive number, got {sigma_255}")
+        self.sigma_255 = sigma_255
+        self.seed = seed
+
+    @classmethod
+    def from_arg(cls, arg: str) -> GaussianNoise:
+        return cls(float(arg))
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        return add_gaussian_noise(image, self.sigma_255, self.seed, rng=rng)
+
+    def __repr__(self) -> str:
+        return f"GaussianNoise(sigma_255={self.sigma_255}, seed={self.seed})"
+
+
+#: spec name -> degradation class; add a class here to make a new ``name:arg`` spec available.
+DEGRADATIONS: dict[str, type[Degradation]] = {cls.name: cls for cls in (BicubicDownscale, GaussianNoise)}
+
+_ACCEPTED = "bicubic:K (integer factor K >= 2) or awgn:S (noise sigma S > 0 on the 0-255 scale)"
+
+
+def parse_degradation(spec: str) -> Degradation:
+    """The degradation named by ``spec``: ``bicubic:K`` (MATLAB bicubic downscale by K) or ``awgn:S``.
+
+    Unknown or malformed specs raise :class:`EnhanceKitError` listing the accepted forms.
+    """
+    name, sep, arg = spec.strip().partition(":")
+    cls = DEGRADATIONS.get(name.strip().lower())
+    if cls is None or not sep:
+        raise EnhanceKitError(f"unknown degradation {spec!r}; use {_ACCEPTED}")
+    try:
+        return cls.from_arg(arg.strip())
+    except (ValueError, OverflowError) as err:
+        raise EnhanceKitError(f"malformed degradation {spec!r}; use {_ACCEPTED}") from err
+    except EnhanceKitError as err:
+        raise EnhanceKitError(f"invalid degradation {spec!r} ({err}); use {_ACCEPTED}") from err

@@ -1,0 +1,119 @@
+"""Scoring of model outputs (``eval``) and of existing images (``score``), as per-image rows plus a summary.
+
+This is the layer between the commands and the building blocks: it reads files (``data``), runs a model
+(``inference``), and measures (``metrics``) under the task's conventions (``tasks``). Outputs are quantised
+to the target's bit depth before they are measured, as published figures are computed on saved images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from enhancekit.data.degradations import Degradation, crop_to_multiple
+from enhancekit.data.io import ImageData, from_float, list_inputs, pair_by_stem, read_image, to_float
+from enhancekit.errors import EnhanceKitError
+from enhancekit.metrics import Metric
+
+
+def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Clip to [0, 1] and round to the levels of ``bit_depth`` bits, as saving the image would."""
+    return to_float(from_float(pixels, bit_depth))
+
+
+@dataclass
+class Report:
+    """Per-image scores and their summary, serialised as the JSON that ``eval``/``score`` write."""
+
+    model: str | None
+    metric_names: list[str]
+    settings: dict[str, Any]
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean, min and max of each metric over the images (finite values only for the mean)."""
+        out: dict[str, dict[str, float]] = {}
+        for name in self.metric_names:
+            values = np.array([row[name] for row in self.images], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            out[name] = {
+                "mean": float(finite.mean()) if finite.size else math.nan,
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "metrics": self.summary(),
+            "images": self.images,
+            "settings": self.settings,
+        }
+
+
+def measure(
+    output: np.ndarray, target: np.ndarray | None, metrics: Sequence[Metric], *, color: str, crop: int
+) -> dict[str, float]:
+    """Scores of one image: full-reference metrics against ``target``, the others on ``output`` alone."""
+    scores = {}
+    for metric in metrics:
+        if metric.full_reference:
+            if target is None:
+                raise EnhanceKitError(f"metric {metric.name} needs a target (--target)")
+            scores[metric.name] = metric.fn(output, target, color=color, crop=crop)
+        else:
+            scores[metric.name] = metric.fn(output)
+    return scores
+
+
+def match_target(output: np.ndarray, target: np.ndarray, scale: int, name: str) -> np.ndarray:
+    """The target cropped to the output when the HR side was not a multiple of ``scale`` (SR protocol)."""
+    if output.shape == target.shape:
+        return target
+    if scale > 1:
+        cropped = crop_to_multiple(target, scale)
+        if cropped.shape == output.shape:
+            return cropped
+    raise EnhanceKitError(
+        f"{name}: output size {output.shape[1]}x{output.shape[0]} does not match target size "
+        f"{target.shape[1]}x{target.shape[0]}"
+    )
+
+
+def degraded_pairs(
+    targets: Sequence[Path], degradation: Degradation
+) -> Iterator[tuple[str, ImageData, np.ndarray]]:
+    """(name, degraded input, target) made from clean targets, the input quantised to the target's depth."""
+    for path in targets:
+        image = read_image(path)
+        target = degradation.prepare_target(image.pixels)
+        source = quantize(degradation(target), image.bit_depth)
+        yield (
+            path.name,
+            ImageData(pixels=source, alpha=None, bit_depth=image.bit_depth, mode=image.mode, metadata={}),
+            target,
+        )
+
+
+def folder_pairs(
+    inputs: Sequence[Path], targets: Sequence[Path]
+) -> Iterator[tuple[str, ImageData, np.ndarray]]:
+    """(name, input, target) read from two folders paired by file stem."""
+    for input_path, target_path in pair_by_stem(list(inputs), list(targets)):
+        yield target_path.name, read_image(input_path), read_image(target_path).pixels
+
+
+def score_files(
+    inputs: Sequence[str | Path], targets: Sequence[str | Path] | None
+) -> list[tuple[Path, Path | None]]:
+    """Files to score: input files, each paired by stem with a target when targets are given."""
+    input_files = list_inputs(inputs)
+    if targets is None:
+        return [(p, None) for p in input_files]
+    return pair_by_stem(input_files, list_inputs(targets))

@@ -1,0 +1,74 @@
+"""Export to ONNX, verified against the torch model with ONNX Runtime before the file is kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from enhancekit.errors import EnhanceKitError
+
+
+def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance: float = 1e-4) -> float:
+    """Write ``model`` as ONNX (batch, height and width dynamic); returns the max |ORT - torch| on a probe.
+
+    The probe is a random image of ``size`` x ``size`` plus one of another size, so a graph that silently
+    fixed the traced shape is caught. Needs ``onnx``, ``onnxscript`` and ``onnxruntime``
+    (``pip install enhancekit[export]``).
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise EnhanceKitError(
+            "ONNX export needs onnxruntime, onnx and onnxscript: pip install 'enhancekit[export]'"
+        ) from exc
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float()
+    channels = getattr(model, "in_channels", None) or 3
+    multiple = int(getattr(model, "size_multiple", 1))
+    side = max(multiple, size - size % multiple)
+    example = torch.rand(1, channels, side, side)
+    height, width = torch.export.Dim("height", min=multiple), torch.export.Dim("width", min=multiple)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # The exporter logs a line for every optional torchvision operator it cannot register.
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                verbose=False,
+                dynamic_shapes=({2: height, 3: width},),
+                external_data=False,
+            )
+        program.save(str(tmp))
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        max_error = 0.0
+        for probe in (example, torch.rand(1, channels, side + multiple, side + 2 * multiple)):
+            with torch.inference_mode():
+                expected = model(probe).numpy()
+            got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
+            max_error = max(max_error, float(np.abs(got - expected).max()))
+        if max_error > tolerance:
+            raise EnhanceKitError(
+                f"ONNX export of {type(model).__name__} differs from torch by {max_error:.2e}"
+            )
+        os.replace(tmp, path)
+    except EnhanceKitError:
+        raise
+    except Exception as exc:
+        raise EnhanceKitError(
+            f"cannot export {type(model).__name__} to ONNX: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return max_error

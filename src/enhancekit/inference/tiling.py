@@ -1,0 +1,126 @@
+"""Tiled (sliding-window) inference for images and volumes larger than memory allows in one pass.
+
+Blending scheme: hard cut at the middle of each overlap. Along every axis, consecutive tiles overlap by at
+least ``overlap`` pixels; each output pixel is taken from exactly one tile: the one on its side of the
+overlap's midpoint. The kept part ("core") of a tile therefore stays at least ``overlap // 2`` pixels away
+from every tile edge that is not an image border, so for a fully convolutional model whose receptive-field
+radius ``r`` satisfies ``r <= overlap / 2`` every kept pixel sees exactly the inputs (and, at image borders,
+exactly the padding) it would see in an untiled pass: the tiled result equals the untiled one up to the
+float rounding of differently sized convolutions.
+
+Why not a smooth ramp: with two tiles overlapping by exactly ``overlap`` pixels and ``r = overlap / 2``, the
+zone where both tiles are exact is empty, so any ramp that mixes the two would break exactness. A ramp only
+hides seams of models that are not local in the first place (global pooling, attention, normalisation over the
+image); for those no blending makes tiling exact, and larger tiles are the honest fix. The hard cut also needs
+no weight buffer and writes every output pixel once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from enhancekit.errors import EnhanceKitError
+
+
+def check_tile_overlap(tile: int, overlap: int) -> None:
+    """Raise :class:`EnhanceKitError` unless ``tile`` and ``overlap`` allow tiles to advance."""
+    if overlap < 0:
+        raise EnhanceKitError(f"tile overlap must be >= 0, got {overlap}")
+    if tile <= overlap:
+        raise EnhanceKitError(f"tile size ({tile}) must be larger than the tile overlap ({overlap})")
+
+
+class _Span(NamedTuple):
+    """One tile along one axis: it reads ``[start, start + size)`` and contributes ``[lo, hi)``."""
+
+    start: int
+    lo: int
+    hi: int
+
+
+def _spans(length: int, size: int, step: int) -> list[_Span]:
+    """Tiles along one axis, the last aligned to the end so none is partial; overlaps cut at midpoints."""
+    starts = [0]
+    while starts[-1] + size < length:
+        starts.append(min(starts[-1] + step, length - size))
+    cuts = [start + (prev + size - start) // 2 for prev, start in itertools.pairwise(starts)]
+    return [_Span(*span) for span in zip(starts, [0, *cuts], [*cuts, length], strict=True)]
+
+
+def _layout(x: Tensor) -> torch.memory_format:
+    """The input's memory format, for the output buffer.
+
+    Numpy ``H x W x C`` images arrive channels-last; an output in the same layout converts back to numpy
+    without another full-size copy.
+    """
+    channels_last = torch.channels_last if x.ndim == 4 else torch.channels_last_3d
+    return channels_last if x.is_contiguous(memory_format=channels_last) else torch.contiguous_format
+
+
+def tiled_forward(
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    tile: int,
+    overlap: int,
+    scale: int = 1,
+    spatial_dims: int = 2,
+    batch_tiles: int = 1,
+) -> Tensor:
+    """Apply ``fn`` to ``x`` tile by tile and stitch the outputs (see the module docstring for the scheme).
+
+    Args:
+        fn: maps a batch of tiles ``(B, C, *tile_shape)`` to ``(B, C_out, *(tile_shape * scale))``; it may run
+            on another device than ``x`` (tiles are handed over as they are, outputs copied back).
+        x: ``(N, C, *spatial)`` with ``spatial_dims`` spatial axes.
+        tile: tile side in input pixels, the same on every axis; clamped to the image where it is smaller.
+        overlap: minimum overlap of neighbouring tiles; exact for receptive-field radius ``<= overlap / 2``.
+        scale: output size / input size of ``fn``.
+        spatial_dims: 2 for images, 3 for volumes.
+        batch_tiles: how many tiles go through ``fn`` per call (the ``N`` images of ``x`` each count once).
+
+    Returns:
+        ``(N, C_out, *(spatial * scale))`` on ``x``'s device with ``x``'s dtype and memory layout; only this
+        buffer, the input and one batch of tiles are alive at once, so memory beyond them grows with ``tile``.
+    """
+    check_tile_overlap(tile, overlap)
+    if batch_tiles < 1:
+        raise EnhanceKitError(f"batch_tiles must be >= 1, got {batch_tiles}")
+    if x.ndim != spatial_dims + 2:
+        raise EnhanceKitError(
+            f"expected a tensor with {spatial_dims} spatial dims (N, C, ...), got shape {tuple(x.shape)}"
+        )
+    n = x.shape[0]
+    spatial = x.shape[2:]
+    sizes = [min(tile, length) for length in spatial]
+    axes = [_spans(length, size, size - overlap) for length, size in zip(spatial, sizes, strict=True)]
+    tiles = list(itertools.product(*axes))
+    expected = [size * scale for size in sizes]
+    out: Tensor | None = None
+    for first in range(0, len(tiles), batch_tiles):
+        group = tiles[first : first + batch_tiles]
+        inputs = [
+            x[(..., *[slice(sp.start, sp.start + size) for sp, size in zip(spans, sizes, strict=True)])]
+            for spans in group
+        ]
+        y = fn(inputs[0] if len(inputs) == 1 else torch.cat(inputs))
+        if y.ndim != x.ndim or y.shape[0] != n * len(group) or list(y.shape[2:]) != expected:
+            raise EnhanceKitError(
+                f"model output {tuple(y.shape)} does not match {n * len(group)} tiles of "
+                f"{tuple(sizes)} x scale {scale}; check the model's `scale` attribute"
+            )
+        if out is None:
+            # Allocated lazily because the output channel count is only known from the model's output.
+            shape = (n, y.shape[1], *[length * scale for length in spatial])
+            out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_layout(x))
+        for i, spans in enumerate(group):
+            dst = [slice(sp.lo * scale, sp.hi * scale) for sp in spans]
+            src = [slice((sp.lo - sp.start) * scale, (sp.hi - sp.start) * scale) for sp in spans]
+            out[(..., *dst)].copy_(y[(slice(i * n, (i + 1) * n), ..., *src)])
+    assert out is not None  # the grid always has at least one tile
+    return out

@@ -1,0 +1,55 @@
+"""DnCNN: residual-learning denoiser."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from enhancekit.models.layers import batch_norm, conv
+from enhancekit.registry import register_model
+
+
+class DnCNN(nn.Module):
+    """DnCNN of Zhang et al., "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image
+    Denoising" (IEEE TIP 2017).
+
+    ``depth`` convolutions of ``width`` filters (3x3): conv+ReLU, ``depth - 2`` conv+BN+ReLU, conv; the
+    network predicts the noise (residual learning) and returns ``x - noise``. DnCNN-S is depth 17, width 64.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        depth: int = 17,
+        width: int = 64,
+        kernel_size: int = 3,
+        spatial_dims: int = 2,
+    ) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"depth must be >= 2, got {depth}")
+        self.in_channels = in_channels
+        self.spatial_dims = spatial_dims
+        layers: list[nn.Module] = [conv(spatial_dims, in_channels, width, kernel_size), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [
+                conv(spatial_dims, width, width, kernel_size, bias=False),
+                batch_norm(spatial_dims, width),
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(conv(spatial_dims, width, in_channels, kernel_size))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.body(x)
+
+
+register_model(
+    "dncnn",
+    DnCNN,
+    task="denoise",
+    in_channels=1,
+    depth=17,
+    width=64,
+    description="DnCNN-S (Zhang et al. 2017), untrained; pass --weights",
+)

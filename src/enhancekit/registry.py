@@ -1,0 +1,148 @@
+"""Model registry: name -> factory, task, default hyper-parameters and shipped weights.
+
+Adding a network is one file in ``models/`` plus one :func:`register_model` call there. Shipped weights
+live in ``enhancekit/weights/<name>.safetensors`` with a model card ``<name>.json`` (training data, recipe, steps,
+commit, measured scores) that ``enhancekit models`` reads.
+
+Models expose a few optional attributes that the inference engine reads instead of knowing each network:
+``scale`` (output size / input size, default 1), ``size_multiple`` (input sides must be a multiple of it,
+default 1), ``in_channels`` (``None`` = any channel count) and ``spatial_dims`` (2 or 3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from enhancekit.errors import EnhanceKitError
+
+TASKS = ("sr", "denoise", "lowlight", "enhance")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model name."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    task: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    description: str = ""
+
+    def weights_path(self) -> Path | None:
+        """Path of the shipped safetensors file, or None when this entry ships no weights."""
+        if self.weights is None:
+            return None
+        return Path(str(resources.files("enhancekit") / "weights" / self.weights))
+
+    def card(self) -> dict[str, Any] | None:
+        """The model card (JSON next to the weights), or None."""
+        path = self.weights_path()
+        if path is None:
+            return None
+        card_path = path.with_suffix(".json")
+        if not card_path.is_file():
+            return None
+        return json.loads(card_path.read_text())
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    factory: Callable[..., nn.Module],
+    *,
+    task: str,
+    weights: str | None = None,
+    description: str = "",
+    **defaults: Any,
+) -> ModelEntry:
+    """Register ``factory`` under ``name`` with default keyword arguments (and shipped weights, if any)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if name in _REGISTRY:
+        raise ValueError(f"model name {name!r} is already registered")
+    doc = (factory.__doc__ or "").strip().splitlines()
+    entry = ModelEntry(name, factory, task, dict(defaults), weights, description or (doc[0] if doc else ""))
+    _REGISTRY[name] = entry
+    return entry
+
+
+def _ensure_models_imported() -> None:
+    # Importing the package runs every family's register_model calls.
+    import enhancekit.models  # noqa: F401
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Registered model names, sorted, optionally only those of one task."""
+    _ensure_models_imported()
+    return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``; an :class:`EnhanceKitError` naming the choices if unknown."""
+    _ensure_models_imported()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise EnhanceKitError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a safetensors (or torch ``state_dict``/Lightning checkpoint) file into ``model``, strictly."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnhanceKitError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "state_dict" in state:
+                state = {
+                    k.removeprefix("model."): v
+                    for k, v in state["state_dict"].items()
+                    if k.startswith("model.")
+                }
+        model.load_state_dict(state, strict=True)
+    except EnhanceKitError:
+        raise
+    except Exception as exc:  # any corrupt or mismatched file becomes one clear line
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EnhanceKitError(f"cannot load weights {path}: {first_line}") from exc
+
+
+def create_model(
+    name: str, *, pretrained: bool = True, weights: str | Path | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build a registered model: its defaults updated by ``kwargs``, then weights loaded.
+
+    ``weights`` (a file path) overrides the shipped weights; ``pretrained=False`` skips the shipped ones.
+    """
+    entry = get_model_entry(name)
+    params = {**entry.defaults, **kwargs}
+    try:
+        model = entry.factory(**params)
+    except TypeError as exc:
+        raise EnhanceKitError(f"bad arguments for model {name!r}: {exc}") from exc
+    if weights is not None:
+        load_weights(model, weights)
+    elif pretrained and entry.weights is not None:
+        load_weights(model, entry.weights_path())
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,84 @@
+"""Recipes: YAML files merged over the defaults below, with dot-list overrides (``--set key=value``).
+
+Everything a run did is recoverable from the resolved recipe, the seed and the commit, which the engine
+writes to ``<output_dir>/run.yaml`` next to its logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from enhancekit.errors import EnhanceKitError
+
+DEFAULTS: dict = {
+    "name": "run",
+    "seed": 0,
+    "output_dir": "runs/${name}",
+    # model: {name: registered name, args: constructor overrides, weights: optional initial weights file}
+    "model": {"name": None, "args": {}, "weights": None},
+    "data": {
+        # train / val: {target: dir, input: dir | null, degrade: spec | null, patch_size, augment, repeat,
+        #               split: [start, stop] | null}
+        "train": None,
+        "val": None,
+        "batch_size": 16,
+        "num_workers": 0,
+    },
+    "loss": [{"name": "l1", "weight": 1.0}],
+    "optimizer": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0},
+    # scheduler: none | plateau {factor, patience, min_lr} | linear_decay {start_epoch}
+    #            | step {step_size, gamma}
+    "scheduler": {"name": "none"},
+    # GAN training: a discriminator and its objective; null trains the model on the loss alone.
+    "adversarial": None,
+    "val": {"metrics": ["psnr", "ssim"], "color": None, "crop": None, "monitor": "psnr"},
+    "early_stopping": {"patience": None, "restore_best": True},
+    # Passed to lightning.Trainer as keyword arguments.
+    "trainer": {
+        "max_epochs": 100,
+        "accelerator": "auto",
+        "devices": "auto",
+        "strategy": "auto",
+        "precision": "32-true",
+        "log_every_n_steps": 10,
+    },
+}
+
+ADVERSARIAL_DEFAULTS: dict = {
+    "discriminator": {"name": None, "args": {}},
+    "loss": "vanilla",
+    "weight": 0.01,
+    # Epochs during which only the generator trains, on the loss alone (a warm start before the GAN game).
+    "warmup_epochs": 0,
+    "optimizer": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0},
+}
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:
+    """The defaults, merged with the recipe at ``path`` and then with ``key=value`` overrides."""
+    layers = [OmegaConf.create(DEFAULTS)]
+    try:
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise EnhanceKitError(f"recipe not found: {path}")
+            layers.append(OmegaConf.load(path))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise EnhanceKitError(f"overrides must look like key=value, got {bad[0]!r}")
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        config = OmegaConf.merge(*layers)
+        if config.adversarial is not None:
+            config.adversarial = OmegaConf.merge(OmegaConf.create(ADVERSARIAL_DEFAULTS), config.adversarial)
+        OmegaConf.resolve(config)
+    except OmegaConfBaseException as exc:
+        raise EnhanceKitError(f"bad recipe {path}: {str(exc).splitlines()[0]}") from exc
+    if not config.model.name:
+        raise EnhanceKitError("the recipe names no model (model.name)")
+    if config.data.train is None:
+        raise EnhanceKitError("the recipe has no training data (data.train)")
+    return config

@@ -1,0 +1,225 @@
+"""``train(config)``: build data, model and task from a recipe and run Lightning's Trainer.
+
+Outputs in ``<output_dir>``: ``run.yaml`` (resolved recipe, seed, commit), ``checkpoints/best.ckpt`` and
+``last.ckpt`` (full state, for ``--resume``), ``logs/metrics.csv`` and TensorBoard events, and the best
+model's weights as ``model.safetensors`` with a model card ``model.json``.
+
+Data parallelism uses PyTorch's DDP through Lightning: ``trainer.devices=2 trainer.strategy=ddp`` (gloo on
+CPU, NCCL on GPU), or a ``torchrun --nproc-per-node N`` launch, whose environment Lightning detects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader
+
+import enhancekit
+from enhancekit.data.datasets import build_paired_dataset
+from enhancekit.errors import EnhanceKitError
+from enhancekit.losses.adversarial import AdversarialLoss
+from enhancekit.losses.composite import CompositeLoss
+from enhancekit.metrics import METRICS, parse_metrics
+from enhancekit.registry import count_parameters, create_model, get_model_entry
+from enhancekit.tasks import TASK_DEFAULTS
+from enhancekit.training.tasks import AdversarialTask, RestorationTask
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _build_model(spec: DictConfig) -> torch.nn.Module:
+    args = OmegaConf.to_container(spec.args or {}, resolve=True)
+    return create_model(spec.name, pretrained=False, weights=spec.get("weights"), **args).train()
+
+
+def _loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=shuffle,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
+    """The Lightning module a recipe describes, and the model's task name."""
+    entry = get_model_entry(config.model.name)
+    defaults = TASK_DEFAULTS[entry.task]
+    model = _build_model(config.model)
+    scale = int(getattr(model, "scale", 1))
+    metrics = parse_metrics(list(config.val.metrics))
+    monitor = config.val.monitor
+    if monitor not in METRICS or METRICS[monitor] not in metrics:
+        raise EnhanceKitError(f"val.monitor {monitor!r} must be one of val.metrics")
+    color = config.val.color or defaults.color
+    crop = config.val.crop if config.val.crop is not None else (scale if defaults.crop_is_scale else 0)
+    scheduler = OmegaConf.to_container(config.scheduler, resolve=True)
+    if scheduler.get("name") == "plateau":
+        scheduler.setdefault("mode", "max" if METRICS[monitor].higher_is_better else "min")
+    common: dict[str, Any] = {
+        "optimizer": OmegaConf.to_container(config.optimizer, resolve=True),
+        "scheduler": scheduler,
+        "metrics": metrics,
+        "color": color,
+        "crop": int(crop),
+        "monitor": monitor,
+    }
+    loss = CompositeLoss(OmegaConf.to_container(config.loss, resolve=True))
+    if config.adversarial is None:
+        return RestorationTask(model, loss, **common), entry.task
+    adv = config.adversarial
+    discriminator = _build_model(adv.discriminator)
+    task = AdversarialTask(
+        model,
+        discriminator,
+        loss,
+        adversarial_loss=AdversarialLoss(adv.loss),
+        adversarial_weight=adv.weight,
+        warmup_epochs=int(adv.warmup_epochs),
+        discriminator_optimizer=OmegaConf.to_container(adv.optimizer, resolve=True),
+        **common,
+    )
+    return task, entry.task
+
+
+def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataLoader, DataLoader | None]:
+    """Training and validation loaders; the model says its scale and channel count."""
+    scale = int(getattr(model, "scale", 1))
+    channels = getattr(model, "in_channels", None)
+    data = config.data
+    train_spec = OmegaConf.to_container(data.train, resolve=True)
+    train_set = build_paired_dataset(channels=channels, scale=scale, seed=config.seed, **train_spec)
+    train = _loader(train_set, data.batch_size, shuffle=True, num_workers=data.num_workers)
+    if data.val is None:
+        return train, None
+    val_spec = OmegaConf.to_container(data.val, resolve=True)
+    val_set = build_paired_dataset(
+        channels=channels, scale=scale, fixed_noise=True, seed=config.seed, **val_spec
+    )
+    return train, _loader(val_set, 1, shuffle=False, num_workers=0)
+
+
+def _trainer_kwargs(config: DictConfig) -> dict[str, Any]:
+    kwargs = OmegaConf.to_container(config.trainer, resolve=True)
+    # Under torchrun, Lightning must be told as many local devices as torchrun started processes.
+    if "LOCAL_WORLD_SIZE" in os.environ and kwargs.get("devices") == "auto":
+        kwargs["devices"] = int(os.environ["LOCAL_WORLD_SIZE"])
+        if kwargs.get("strategy") == "auto":
+            kwargs["strategy"] = "ddp"
+    return kwargs
+
+
+def train(config: DictConfig, resume: str | Path | None = None) -> Path:
+    """Run a recipe; returns the output folder. ``resume`` continues from a Lightning checkpoint."""
+    if resume is not None and not Path(resume).is_file():
+        raise EnhanceKitError(f"checkpoint not found: {resume}")
+    L.seed_everything(int(config.seed), workers=True, verbose=False)
+    output_dir = Path(config.output_dir)
+    task, task_name = build_task(config)
+    train_loader, val_loader = build_dataloaders(config, task.model)
+    monitor = f"val/{config.val.monitor}"
+    mode = "max" if METRICS[config.val.monitor].higher_is_better else "min"
+    has_val = val_loader is not None
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="best",
+        monitor=monitor if has_val else None,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    if sys.stderr.isatty():
+        callbacks.append(RichProgressBar())
+    if config.early_stopping.patience is not None and has_val:
+        callbacks.append(
+            EarlyStopping(monitor=monitor, mode=mode, patience=int(config.early_stopping.patience))
+        )
+    loggers = [
+        CSVLogger(output_dir, name="logs", version=""),
+        TensorBoardLogger(output_dir, name="logs", version=""),
+    ]
+    trainer = L.Trainer(
+        callbacks=callbacks,
+        logger=loggers,
+        default_root_dir=output_dir,
+        enable_progress_bar=True,
+        **_trainer_kwargs(config),
+    )
+    if trainer.is_global_zero:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_info = {
+            "recipe": OmegaConf.to_container(config, resolve=True),
+            "seed": int(config.seed),
+            "commit": _git_commit(),
+            "enhancekit": enhancekit.__version__,
+            "torch": str(torch.__version__),
+            "command": sys.argv,
+            "resume": str(resume) if resume else None,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        OmegaConf.save(OmegaConf.create(run_info), output_dir / "run.yaml")
+    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+
+    best = checkpoint.best_model_path
+    if config.early_stopping.restore_best and best and Path(best).is_file():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        task.load_state_dict(state)
+    if trainer.is_global_zero:
+        _export(task, config, task_name, trainer, checkpoint, output_dir)
+    return output_dir
+
+
+def _export(
+    task: L.LightningModule,
+    config: DictConfig,
+    task_name: str,
+    trainer: L.Trainer,
+    checkpoint: ModelCheckpoint,
+    output_dir: Path,
+) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in task.model.state_dict().items()}
+    save_file(state, str(output_dir / "model.safetensors"))
+    scores = {
+        k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")
+    }
+    best_score = checkpoint.best_model_score
+    card = {
+        "model": config.model.name,
+        "args": OmegaConf.to_container(config.model.args, resolve=True),
+        "task": task_name,
+        "parameters": count_parameters(task.model),
+        "recipe": OmegaConf.to_container(config, resolve=True),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "commit": _git_commit(),
+        "best_checkpoint": {
+            "monitor": f"val/{config.val.monitor}",
+            "score": float(best_score) if best_score is not None else None,
+        },
+        "last_validation": scores,
+    }
+    (output_dir / "model.json").write_text(json.dumps(card, indent=2))

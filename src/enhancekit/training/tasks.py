@@ -1,0 +1,188 @@
+"""Lightning modules of the training engine: paired restoration, and the same with an adversary.
+
+Both validate every epoch with the task's metrics (``enhancekit.metrics``) on whole validation images, so
+the monitored score is the one ``enhancekit eval`` reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from enhancekit.inference.engine import pad_to_multiple
+from enhancekit.losses.adversarial import AdversarialLoss
+from enhancekit.losses.composite import CompositeLoss
+from enhancekit.metrics import Metric
+from enhancekit.training.optim import build_optimizer, build_scheduler
+
+
+def forward_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` for any input size: padded to the model's ``size_multiple``, the output cropped back."""
+    scale = int(getattr(model, "scale", 1))
+    y = model(pad_to_multiple(x, int(getattr(model, "size_multiple", 1))))
+    return y[..., : x.shape[-2] * scale, : x.shape[-1] * scale]
+
+
+class RestorationTask(L.LightningModule):
+    """Supervised image-to-image training of ``model`` on (input, target) batches with a composite loss."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: CompositeLoss,
+        *,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        metrics: Sequence[Metric],
+        color: str = "rgb",
+        crop: int = 0,
+        monitor: str = "psnr",
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.optimizer_spec = dict(optimizer)
+        self.scheduler_spec = dict(scheduler)
+        self.metrics = list(metrics)
+        self.color = color
+        self.crop = crop
+        self.monitor = monitor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        total, parts = self.loss(self.model(inputs), targets)
+        self._log_train(total, parts, inputs.shape[0])
+        return total
+
+    def _log_train(
+        self, total: torch.Tensor, parts: Mapping[str, torch.Tensor], batch_size: int, prefix: str = "train"
+    ) -> None:
+        self.log(f"{prefix}/loss", total.detach(), prog_bar=True, batch_size=batch_size, sync_dist=False)
+        for name, value in parts.items():
+            self.log(f"{prefix}/{name}", value, batch_size=batch_size)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        inputs, targets = batch
+        outputs = forward_padded(self.model, inputs).clamp(0, 1)
+        for output, target in zip(outputs, targets, strict=True):
+            out_np = output.float().permute(1, 2, 0).cpu().numpy()
+            tgt_np = target.float().permute(1, 2, 0).cpu().numpy()
+            for metric in self.metrics:
+                value = metric.fn(out_np, tgt_np, color=self.color, crop=self.crop)
+                self.log(
+                    f"val/{metric.name}",
+                    float(np.nan_to_num(value, posinf=100.0)),
+                    on_epoch=True,
+                    prog_bar=metric.name == self.monitor,
+                    batch_size=1,
+                    sync_dist=True,
+                )
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.model.parameters(), self.optimizer_spec)
+        scheduler = build_scheduler(optimizer, self.scheduler_spec, self.trainer.max_epochs)
+        if scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": f"val/{self.monitor}"},
+        }
+
+
+class AdversarialTask(RestorationTask):
+    """Restoration with a discriminator: two optimisers, alternating updates (manual optimisation).
+
+    Each step first updates the discriminator on real targets vs detached outputs, then the generator on
+    ``loss + weight * adversarial``. During ``warmup_epochs`` only the generator trains, on the loss alone.
+    Both schedules step once per epoch (a plateau schedule on the monitored validation metric).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        discriminator: nn.Module,
+        loss: CompositeLoss,
+        *,
+        adversarial_loss: AdversarialLoss,
+        adversarial_weight: float,
+        warmup_epochs: int,
+        discriminator_optimizer: Mapping[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, loss, **kwargs)
+        self.automatic_optimization = False
+        self.discriminator = discriminator
+        self.adversarial_loss = adversarial_loss
+        self.adversarial_weight = adversarial_weight
+        self.warmup_epochs = warmup_epochs
+        self.discriminator_optimizer_spec = dict(discriminator_optimizer)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        opt_g, opt_d = self.optimizers()
+        outputs = self.model(inputs)
+        adversarial = self.current_epoch >= self.warmup_epochs
+        relativistic = self.adversarial_loss.kind.startswith("relativistic")
+
+        if adversarial:
+            d_loss = self.adversarial_loss.discriminator(
+                self.discriminator(targets), self.discriminator(outputs.detach())
+            )
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            self.log("train/d_loss", d_loss.detach(), prog_bar=True, batch_size=inputs.shape[0])
+
+        total, parts = self.loss(outputs, targets)
+        parts = dict(parts)
+        if adversarial:
+            real_logits = None
+            if relativistic:
+                # The generator's step only needs the discriminator's view of the reals as a reference.
+                with torch.no_grad():
+                    real_logits = self.discriminator(targets)
+            g_adv = self.adversarial_loss.generator(self.discriminator(outputs), real_logits)
+            parts["adversarial"] = g_adv.detach()
+            total = total + self.adversarial_weight * g_adv
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        opt_g.step()
+        self._log_train(total, parts, inputs.shape[0])
+        return total
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        monitored = self.trainer.callback_metrics.get(f"val/{self.monitor}")
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        if self.current_epoch < self.warmup_epochs:
+            # The discriminator has not trained yet: its schedule waits too.
+            schedulers = schedulers[:1]
+        for scheduler in schedulers:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if monitored is not None:
+                    scheduler.step(monitored)
+            else:
+                scheduler.step()
+
+    def configure_optimizers(self) -> Any:
+        max_epochs = self.trainer.max_epochs
+        opt_g = build_optimizer(self.model.parameters(), self.optimizer_spec)
+        opt_d = build_optimizer(self.discriminator.parameters(), self.discriminator_optimizer_spec)
+        schedulers = [
+            s
+            for s in (build_scheduler(o, self.scheduler_spec, max_epochs) for o in (opt_g, opt_d))
+            if s is not None
+        ]
+        return [opt_g, opt_d], schedulers

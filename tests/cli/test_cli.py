@@ -1,0 +1,199 @@
+"""The command line as a user runs it: real images in, files and JSON out, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from enhancekit.cli.app import app
+
+SR = Path(__file__).parents[1] / "data" / "sr"
+GRAY = Path(__file__).parents[1] / "data" / "gray"
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def hr_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for name in ("baby.png", "butterfly.png"):
+        shutil.copy(SR / name, folder / name)
+    (folder / "README.md").write_text("not an image, skipped")
+    return folder
+
+
+def test_help_lists_exactly_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("models", "enhance", "eval", "score", "train", "export"):
+        assert command in result.output
+
+
+def test_models_table():
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    assert "bicubic" in result.output and "dncnn" in result.output
+
+
+def test_eval_degrade_and_json(hr_dir, tmp_path):
+    out = tmp_path / "scores.json"
+    result = invoke(
+        "eval",
+        "--model",
+        "bicubic",
+        "--target",
+        hr_dir,
+        "--degrade",
+        "bicubic:3",
+        "--metrics",
+        "psnr,ssim,mse,niqe",
+        "--json",
+        out,
+        "--save",
+        tmp_path / "saved",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["model"] == "bicubic"
+    assert [r["name"] for r in report["images"]] == ["baby.png", "butterfly.png"]
+    assert set(report["metrics"]) == {"psnr", "ssim", "mse", "niqe"}
+    assert report["settings"]["color"] == "y" and report["settings"]["crop"] == 3
+    psnrs = [r["psnr"] for r in report["images"]]
+    assert report["metrics"]["psnr"]["mean"] == pytest.approx(np.mean(psnrs))
+    assert report["metrics"]["psnr"]["min"] == min(psnrs)
+    saved = Image.open(tmp_path / "saved" / "baby.png")
+    assert saved.size == (510, 510) and saved.mode == "RGB"  # 512 cropped to a multiple of 3
+
+
+def test_eval_with_matlab_lr_input_agrees_with_own_degradation(hr_dir, tmp_path):
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for name in ("babyx3.png", "butterflyx3.png"):
+        shutil.copy(SR / name, lr_dir / name)
+    own, matlab = tmp_path / "own.json", tmp_path / "matlab.json"
+    assert (
+        invoke(
+            "eval", "--model", "bicubic", "--target", hr_dir, "--degrade", "bicubic:3", "--json", own
+        ).exit_code
+        == 0
+    )
+    # No --scale: the free-scale bicubic takes it from the input/target size ratio.
+    result = invoke("eval", "--model", "bicubic", "--target", hr_dir, "--input", lr_dir, "--json", matlab)
+    assert result.exit_code == 0, result.output
+    a, b = json.loads(own.read_text()), json.loads(matlab.read_text())
+    assert a["metrics"]["psnr"]["mean"] == pytest.approx(b["metrics"]["psnr"]["mean"], abs=0.05)
+    assert b["settings"]["scale"] == 3
+
+
+def test_score_without_and_with_target(hr_dir, tmp_path):
+    result = invoke("score", "--input", hr_dir, "--json", tmp_path / "niqe.json")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "niqe.json").read_text())["metrics"]) == {"niqe"}
+    result = invoke(
+        "score",
+        "--input",
+        hr_dir,
+        "--target",
+        hr_dir,
+        "--metrics",
+        "psnr,ssim",
+        "--json",
+        tmp_path / "self.json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "self.json").read_text())
+    assert report["metrics"]["ssim"]["mean"] == pytest.approx(1.0)
+    assert invoke("score", "--input", hr_dir, "--metrics", "psnr").exit_code == 1
+
+
+def test_enhance_writes_outputs_and_keeps_format(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = np.random.default_rng(0).integers(0, 256, (20, 30, 3))
+    rgba[..., 3] = np.arange(30, dtype=np.uint8)[None] * 8
+    Image.fromarray(rgba, "RGBA").save(src / "rgba.png")
+    shutil.copy(GRAY / "test_001.png", src / "gray.png")
+    out = tmp_path / "out"
+    result = invoke(
+        "enhance", src, "-o", out, "--model", "bicubic", "--scale", "2", "--tile", "16", "--tile-overlap", "8"
+    )
+    assert result.exit_code == 0, result.output
+    rgba_out = Image.open(out / "rgba.png")
+    assert rgba_out.mode == "RGBA" and rgba_out.size == (60, 40)
+    gray_out = Image.open(out / "gray.png")
+    assert gray_out.mode == "L" and gray_out.size == (360, 360)
+
+
+def test_enhance_refuses_to_write_over_inputs(tmp_path):
+    shutil.copy(GRAY / "test_001.png", tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    result = invoke("enhance", tmp_path / "a.png", "-o", tmp_path, "--model", "bicubic")
+    assert result.exit_code == 1
+    assert "holds the input" in result.output
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+def test_enhance_reports_corrupt_file_and_continues(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(GRAY / "test_001.png", src / "good.png")
+    (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    result = invoke("enhance", src, "-o", tmp_path / "out", "--model", "bicubic")
+    assert result.exit_code == 1
+    assert "bad.png" in result.output
+    assert (tmp_path / "out" / "good.png").is_file() and not (tmp_path / "out" / "bad.png").exists()
+
+
+def test_eval_size_mismatch_is_one_line_error(hr_dir, tmp_path):
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    Image.open(SR / "babyx3.png").crop((0, 0, 100, 100)).save(lr_dir / "baby.png")
+    Image.open(SR / "butterflyx3.png").save(lr_dir / "butterfly.png")
+    result = invoke("eval", "--model", "bicubic", "--target", hr_dir, "--input", lr_dir, "--scale", "3")
+    assert result.exit_code == 1
+    assert "does not match" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["enhance", "{gray}", "-o", "{tmp}/o", "--model", "nope"], "unknown model 'nope'"),
+        (
+            [
+                "enhance",
+                "{gray}",
+                "-o",
+                "{tmp}/o",
+                "--model",
+                "dncnn",
+                "--weights",
+                "{tmp}/missing.safetensors",
+            ],
+            "weights file not found",
+        ),
+        (["enhance", "{tmp}/missing.png", "-o", "{tmp}/o", "--model", "bicubic"], "missing.png"),
+        (["eval", "--model", "bicubic", "--target", "{gray}", "--degrade", "blur:3"], "unknown degradation"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
+    args = [a.format(gray=GRAY, tmp=tmp_path) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "enhancekit", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
