@@ -1,8 +1,8 @@
 """Model registry: name -> factory, task, default hyper-parameters and shipped weights.
 
 Adding a network is one file in ``models/`` plus one :func:`register_model` call there. Shipped weights
-live in ``enhancekit/weights/<name>.safetensors`` with a model card ``<name>.json`` (training data, recipe, steps,
-commit, measured scores) that ``enhancekit models`` reads.
+live in ``enhancekit/weights/<name>.safetensors`` with a model card ``<name>.json`` (training data, recipe,
+steps, commit, measured scores) that ``enhancekit models`` reads.
 
 Models expose a few optional attributes that the inference engine reads instead of knowing each network:
 ``scale`` (output size / input size, default 1), ``size_multiple`` (input sides must be a multiple of it,
@@ -97,6 +97,14 @@ def get_model_entry(name: str) -> ModelEntry:
         raise EnhanceKitError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
+def _first_reason(exc: Exception) -> str:
+    # load_state_dict lists every problem on its own line after a header; the first one is enough.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("Error(s) in loading")]
+    reason = (reasons or lines or [type(exc).__name__])[0]
+    return reason if len(reason) <= 200 else reason[:197] + "..."
+
+
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a safetensors (or torch ``state_dict``/Lightning checkpoint) file into ``model``, strictly."""
     path = Path(path)
@@ -116,22 +124,42 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
                     if k.startswith("model.")
                 }
         model.load_state_dict(state, strict=True)
-    except EnhanceKitError:
-        raise
     except Exception as exc:  # any corrupt or mismatched file becomes one clear line
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EnhanceKitError(f"cannot load weights {path}: {first_line}") from exc
+        raise EnhanceKitError(f"cannot load weights {path}: {_first_reason(exc)}") from exc
+
+
+def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
+    """Constructor arguments recorded in the model card next to a weights file (``<weights>.json``, or the
+    ``model.json`` that ``enhancekit train`` writes beside ``model.safetensors``) when the card is for model
+    ``name``; else ``{}``.
+
+    Trained weights are thereby self-describing: ``--weights runs/x/model.safetensors`` rebuilds the network
+    with the widths and depth it was trained with.
+    """
+    path = Path(weights)
+    for card_path in (path.with_suffix(".json"), path.parent / "model.json"):
+        if card_path.is_file():
+            try:
+                card = json.loads(card_path.read_text())
+            except (OSError, ValueError):
+                return {}
+            if card.get("model") == name and isinstance(card.get("args"), dict):
+                return dict(card["args"])
+            return {}
+    return {}
 
 
 def create_model(
     name: str, *, pretrained: bool = True, weights: str | Path | None = None, **kwargs: Any
 ) -> nn.Module:
-    """Build a registered model: its defaults updated by ``kwargs``, then weights loaded.
+    """Build a registered model: its defaults, updated by the arguments recorded with ``weights`` (if any)
+    and then by ``kwargs``; then weights loaded.
 
     ``weights`` (a file path) overrides the shipped weights; ``pretrained=False`` skips the shipped ones.
     """
     entry = get_model_entry(name)
-    params = {**entry.defaults, **kwargs}
+    card_args = weights_card_args(name, weights) if weights is not None else {}
+    params = {**entry.defaults, **card_args, **kwargs}
     try:
         model = entry.factory(**params)
     except TypeError as exc:

@@ -33,7 +33,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance
     channels = getattr(model, "in_channels", None) or 3
     multiple = int(getattr(model, "size_multiple", 1))
     side = max(multiple, size - size % multiple)
-    example = torch.rand(1, channels, side, side)
+    # A batch of two: an example batch of one would let the exporter specialise the batch size to 1.
+    example = torch.rand(2, channels, side, side)
+    batch = torch.export.Dim("batch", min=1)
     height, width = torch.export.Dim("height", min=multiple), torch.export.Dim("width", min=multiple)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -46,7 +48,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance
                 (example,),
                 dynamo=True,
                 verbose=False,
-                dynamic_shapes=({2: height, 3: width},),
+                dynamic_shapes=({0: batch, 2: height, 3: width},),
                 external_data=False,
             )
         program.save(str(tmp))
