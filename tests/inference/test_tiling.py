@@ -115,3 +115,16 @@ def test_wrong_scale_is_an_error() -> None:
 def test_wrong_spatial_dims_is_an_error() -> None:
     with pytest.raises(EnhanceKitError, match="spatial dims"):
         tiled_forward(lambda t: t, torch.rand(1, 1, 8, 8), tile=4, overlap=2, spatial_dims=3)
+
+
+def test_progress_reports_every_call_up_to_the_total() -> None:
+    calls: list[tuple[int, int]] = []
+    x = torch.rand(1, 1, 50, 70)
+    tiled_forward(
+        lambda t: t, x, tile=20, overlap=4, batch_tiles=2, on_progress=lambda d, n: calls.append((d, n))
+    )
+    total = calls[-1][1]
+    # Step 16: rows start at 0, 16, 30 (end-aligned); columns at 0, 16, 32, 48, 50.
+    assert total == 3 * 5
+    # Two tiles per call; the last call carries the odd one.
+    assert [d for d, _ in calls] == [*range(2, total, 2), total] and all(n == total for _, n in calls)

@@ -9,10 +9,11 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
-from enhancekit.cli.ui import console, print_report, stdout, track
+from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import imresize, parse_degradation
 from enhancekit.data.io import list_inputs, pair_by_stem, read_image, write_image
 from enhancekit.errors import EnhanceKitError
@@ -59,10 +60,13 @@ def write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _enhancer(model, *, device: str, tile: int | None, tile_overlap: int, tta: bool):
+def _enhancer(model, progress: Progress, *, device: str, tile: int | None, tile_overlap: int, tta: bool):
     from enhancekit.inference import Enhancer
 
-    return Enhancer(model, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+    on_progress = tile_progress(progress) if tile is not None else None
+    return Enhancer(
+        model, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, on_progress=on_progress
+    )
 
 
 def models(task: Annotated[str | None, typer.Option(help="Only models of this task.")] = None) -> None:
@@ -101,33 +105,38 @@ def enhance(
     files = list_inputs(inputs)
     guard_output_dir(output_dir, files)
     _, net = build_model(model, weights=weights, scale=scale)
-    enhancer = _enhancer(net, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
     factor = int(getattr(net, "scale", 1))
     failures = []
-    for path in track(files, len(files), f"enhancing with {model}"):
-        try:
-            image = read_image(path)
-            output = enhancer(image.pixels)
-            alpha = image.alpha
-            if alpha is not None and factor != 1:
-                # Alpha is not enhanced, only brought to the output size.
-                peak = float(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "ui" else 1.0
-                resized = np.clip(imresize(alpha.astype(np.float32) / peak, scale=factor), 0, 1) * peak
-                alpha = np.rint(resized).astype(alpha.dtype)
-            write_image(
-                output_dir / path.name,
-                output,
-                bit_depth=image.bit_depth,
-                alpha=alpha,
-                metadata=image.metadata,
-            )
-        except EnhanceKitError as exc:
-            failures.append(str(exc))
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    with progress_bars() as progress:
+        enhancer = _enhancer(net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+        for path in track(files, len(files), f"enhancing with {model}", progress):
+            failure = _enhance_file(enhancer, path, output_dir, factor)
+            if failure is not None:
+                failures.append(failure)
+                console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
     done = len(files) - len(failures)
     console.print(f"{done} of {len(files)} image(s) written to {output_dir}")
     if failures:
         raise typer.Exit(1)
+
+
+def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int) -> str | None:
+    """Enhance one file into ``output_dir``; a user error is returned as its message, not raised."""
+    try:
+        image = read_image(path)
+        output = enhancer(image.pixels)
+        alpha = image.alpha
+        if alpha is not None and factor != 1:
+            # Alpha is not enhanced, only brought to the output size.
+            peak = float(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "ui" else 1.0
+            resized = np.clip(imresize(alpha.astype(np.float32) / peak, scale=factor), 0, 1) * peak
+            alpha = np.rint(resized).astype(alpha.dtype)
+        write_image(
+            output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=image.metadata
+        )
+    except EnhanceKitError as exc:
+        return str(exc)
+    return None
 
 
 def evaluate(
@@ -186,8 +195,6 @@ def evaluate(
     crop = crop if crop is not None else (model_scale if defaults.crop_is_scale else 0)
     if save is not None:
         guard_output_dir(save, [*target_files, *(input_files or [])])
-    enhancer = _enhancer(net, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
-
     pairs = (
         degraded_pairs(target_files, degradation)
         if degradation is not None
@@ -196,7 +203,7 @@ def evaluate(
     settings = {
         "target": str(target),
         "input": str(input) if input else None,
-        "degrade": degradation.__repr__() if degradation else None,
+        "degrade": repr(degradation) if degradation else None,
         "color": color,
         "crop": crop,
         "scale": model_scale,
@@ -206,12 +213,15 @@ def evaluate(
         "tta": tta,
     }
     report = Report(model=model, metric_names=[m.name for m in measured], settings=settings)
-    for name, source, reference in track(pairs, len(target_files), f"evaluating {model}"):
-        output = quantize(enhancer(source.pixels), source.bit_depth)
-        reference = match_target(output, reference, model_scale, name)
-        report.images.append({"name": name, **measure(output, reference, measured, color=color, crop=crop)})
-        if save is not None:
-            write_image(save / name, output, bit_depth=source.bit_depth)
+    with progress_bars() as progress:
+        enhancer = _enhancer(net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta)
+        for name, source, reference in track(pairs, len(target_files), f"evaluating {model}", progress):
+            output = quantize(enhancer(source.pixels), source.bit_depth)
+            reference = match_target(output, reference, model_scale, name)
+            scores = measure(output, reference, measured, color=color, crop=crop)
+            report.images.append({"name": name, **scores})
+            if save is not None:
+                write_image(save / name, output, bit_depth=source.bit_depth)
     _finish(report, f"{model} on {target}", json_path)
 
 
@@ -244,17 +254,14 @@ def score(
             "crop": crop,
         },
     )
-    for image_path, target_path in track(files, len(files), "scoring"):
-        image = read_image(image_path).pixels
-        reference = read_image(target_path).pixels if target_path is not None else None
-        if reference is not None and reference.shape != image.shape:
-            raise EnhanceKitError(
-                f"{image_path.name}: size {image.shape[1]}x{image.shape[0]} does not match "
-                f"target {reference.shape[1]}x{reference.shape[0]}"
-            )
-        report.images.append(
-            {"name": image_path.name, **measure(image, reference, measured, color=color, crop=crop)}
-        )
+    with progress_bars() as progress:
+        for image_path, target_path in track(files, len(files), "scoring", progress):
+            image = read_image(image_path).pixels
+            reference = read_image(target_path).pixels if target_path is not None else None
+            if reference is not None:
+                reference = match_target(image, reference, 1, image_path.name)
+            scores = measure(image, reference, measured, color=color, crop=crop)
+            report.images.append({"name": image_path.name, **scores})
     _finish(report, "scores", json_path)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
@@ -24,9 +24,9 @@ stdout = Console()
 T = TypeVar("T")
 
 
-def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
-    """Iterate with a progress bar on stderr (hidden when stderr is not a terminal)."""
-    with Progress(
+def progress_bars() -> Progress:
+    """Rich progress bars on stderr, removed when done."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -34,11 +34,25 @@ def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
         TimeRemainingColumn(),
         console=console,
         transient=True,
-    ) as progress:
-        task = progress.add_task(description, total=total)
-        for item in items:
-            yield item
-            progress.advance(task)
+    )
+
+
+def track(items: Iterable[T], total: int, description: str, progress: Progress) -> Iterator[T]:
+    """Iterate with a bar of ``progress``."""
+    task = progress.add_task(description, total=total)
+    for item in items:
+        yield item
+        progress.advance(task)
+
+
+def tile_progress(progress: Progress) -> Callable[[int, int], None]:
+    """A callback for the inference engine that shows the tiles of the current image as a second bar."""
+    task = progress.add_task("  tiles", total=None, visible=False)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, visible=done < total)
+
+    return update
 
 
 def _fmt(value: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -71,6 +72,7 @@ class Enhancer:
         tta: average over 8 symmetries (see :mod:`enhancekit.inference.tta`); 8x slower.
         amp: fp16 autocast, used only on CUDA (CPU autocast is slower or unsupported on many CPUs).
         channels_last: on the CPU, run 2D models in channels-last memory format (faster with oneDNN).
+        on_progress: called with (tiles done, tiles in all) while a tiled image runs, for progress bars.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Enhancer:
         tta: bool = False,
         amp: bool = True,
         channels_last: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.scale: int = getattr(model, "scale", 1)
         self.size_multiple: int = getattr(model, "size_multiple", 1)
@@ -97,6 +100,7 @@ class Enhancer:
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.tta = tta
+        self.on_progress = on_progress
         self.device = resolve_device(device)
         self.amp = amp and self.device.type == "cuda"
         self.channels_last = channels_last and self.device.type == "cpu" and self.spatial_dims == 2
@@ -130,6 +134,7 @@ class Enhancer:
                 overlap=self.tile_overlap,
                 scale=self.scale,
                 spatial_dims=self.spatial_dims,
+                on_progress=self.on_progress,
             )
         return y[(..., *[slice(0, length * self.scale) for length in spatial])]
 

@@ -71,6 +71,7 @@ def tiled_forward(
     scale: int = 1,
     spatial_dims: int = 2,
     batch_tiles: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Apply ``fn`` to ``x`` tile by tile and stitch the outputs (see the module docstring for the scheme).
 
@@ -83,6 +84,7 @@ def tiled_forward(
         scale: output size / input size of ``fn``.
         spatial_dims: 2 for images, 3 for volumes.
         batch_tiles: how many tiles go through ``fn`` per call (the ``N`` images of ``x`` each count once).
+        on_progress: called with (tiles done, tiles in all) after every call of ``fn``, for progress bars.
 
     Returns:
         ``(N, C_out, *(spatial * scale))`` on ``x``'s device with ``x``'s dtype and memory layout; only this
@@ -122,5 +124,7 @@ def tiled_forward(
             dst = [slice(sp.lo * scale, sp.hi * scale) for sp in spans]
             src = [slice((sp.lo - sp.start) * scale, (sp.hi - sp.start) * scale) for sp in spans]
             out[(..., *dst)].copy_(y[(slice(i * n, (i + 1) * n), ..., *src)])
+        if on_progress is not None:
+            on_progress(first + len(group), len(tiles))
     assert out is not None  # the grid always has at least one tile
     return out

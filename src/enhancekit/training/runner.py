@@ -221,5 +221,9 @@ def _export(
             "score": float(best_score) if best_score is not None else None,
         },
         "last_validation": scores,
+        # What `enhancekit models` shows; shipped cards replace it with test-set figures.
+        "scores": {f"val {config.val.monitor}": round(float(best_score), 4)}
+        if best_score is not None
+        else {},
     }
     (output_dir / "model.json").write_text(json.dumps(card, indent=2))
