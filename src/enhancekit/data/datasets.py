@@ -70,6 +70,16 @@ class PairedImageDataset(Dataset):
         self.inputs = list(inputs) if inputs is not None else None
         self.degradation = degradation
         self.patch_size = patch_size
+        if patch_size is not None:
+            # Checked here, in the main process: an error inside a DataLoader worker reaches the user as a
+            # re-raised traceback instead of one line.
+            side = patch_size * scale
+            smallest = min(self.targets, key=lambda t: min(t.shape[:2]))
+            if min(smallest.shape[:2]) < side:
+                raise EnhanceKitError(
+                    f"an image of size {smallest.shape[0]}x{smallest.shape[1]} is smaller than the "
+                    f"patch size {side} (patch_size {patch_size} x scale {scale}); lower data.*.patch_size"
+                )
         self.scale = scale
         self.augment = augment
         self.repeat = max(1, int(repeat))
@@ -106,16 +116,12 @@ class PairedImageDataset(Dataset):
     def _random_crop(self, source: np.ndarray, target: np.ndarray, rng: np.random.Generator):
         p, s = self.patch_size, self.scale
         h, w = source.shape[:2]
-        if h < p or w < p:
-            raise EnhanceKitError(f"image of size {h}x{w} is smaller than the patch size {p}")
         y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         return source[y : y + p, x : x + p], target[y * s : (y + p) * s, x * s : (x + p) * s]
 
     def _random_crop_target(self, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         side = self.patch_size * self.scale
         h, w = target.shape[:2]
-        if h < side or w < side:
-            raise EnhanceKitError(f"image of size {h}x{w} is smaller than the patch size {side}")
         y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
         return target[y : y + side, x : x + side]
 

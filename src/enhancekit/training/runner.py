@@ -44,7 +44,7 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _build_model(spec: DictConfig) -> torch.nn.Module:
@@ -111,6 +111,11 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     data = config.data
     train_spec = OmegaConf.to_container(data.train, resolve=True)
     train_set = build_paired_dataset(channels=channels, scale=scale, seed=config.seed, **train_spec)
+    if len(train_set) < data.batch_size:
+        raise EnhanceKitError(
+            f"the training set serves {len(train_set)} samples per epoch, fewer than one batch of "
+            f"{data.batch_size}; raise data.train.repeat or lower data.batch_size"
+        )
     train = _loader(train_set, data.batch_size, shuffle=True, num_workers=data.num_workers)
     if data.val is None:
         return train, None
@@ -152,7 +157,7 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         auto_insert_metric_name=False,
     )
     callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and config.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     if config.early_stopping.patience is not None and has_val:
         callbacks.append(
@@ -166,7 +171,6 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         callbacks=callbacks,
         logger=loggers,
         default_root_dir=output_dir,
-        enable_progress_bar=True,
         **_trainer_kwargs(config),
     )
     if trainer.is_global_zero:
