@@ -20,14 +20,18 @@ def _cell(name: str) -> str:
 
 
 def main() -> None:
-    print("| set | scale | bicubic | SRCNN, specification's recipe (no VGG term) | SRCNN shipped | paper (PSNR) |")
+    spec = "SRCNN, specification's recipe (no VGG term)"
+    header = ["set", "scale", "bicubic", spec, "SRCNN shipped", "paper (PSNR)"]
+    print("| " + " | ".join(header) + " |")
     print("|---|---|---|---|---|---|")
     for set_name in NAMES:
         for scale in (2, 3, 4):
             stem = f"{set_name}_x{scale}"
             paper = PAPER.get((set_name, scale))
-            print(f"| {NAMES[set_name]} | x{scale} | {_cell(stem + '_bicubic')} | {_cell(stem + '_spec')} | "
-                  f"**{_cell(stem + '_srcnn')}** | {paper if paper else '-'} |")
+            print(
+                f"| {NAMES[set_name]} | x{scale} | {_cell(stem + '_bicubic')} | {_cell(stem + '_spec')} | "
+                f"**{_cell(stem + '_srcnn')}** | {paper if paper else '-'} |"
+            )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from enhancekit.cli import commands
+from enhancekit.cli import commands, compare
 from enhancekit.cli.ui import console
 from enhancekit.errors import EnhanceKitError
 
@@ -61,6 +61,7 @@ for _name, _command in {
     "score": commands.score,
     "train": commands.train,
     "export": commands.export,
+    "compare": compare.compare,
 }.items():
     app.command(_name)(_one_line_errors(_command))
 

@@ -73,12 +73,14 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
     """List registered models: task, parameters, shipped weights and their measured scores."""
     table = Table(title="enhancekit models", title_justify="left")
     for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", min_width=8 if column == "name" else None)
     for name in list_models(task):
         entry = get_model_entry(name)
         params = count_parameters(create_model(name, pretrained=False))
         card = entry.card() or {}
-        scores = "; ".join(f"{k}: {v}" for k, v in card.get("scores", {}).items())
+        # The headline figures only; the card (weights/<name>.json) has the rest.
+        headline = {k: v for k, v in card.get("scores", {}).items() if "bicubic" not in k and "SSIM" not in k}
+        scores = "\n".join(f"{k}: {v}" for k, v in headline.items())
         table.add_row(
             name,
             entry.task,

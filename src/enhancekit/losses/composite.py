@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
+from enhancekit.losses.perceptual import PerceptualLoss
 from enhancekit.losses.pixel import CharbonnierLoss
 from enhancekit.losses.ssim import SSIMLoss
 
@@ -28,6 +29,7 @@ LOSS_TERMS: dict[str, Callable[..., nn.Module]] = {
     "mse": nn.MSELoss,
     "charbonnier": CharbonnierLoss,
     "ssim": SSIMLoss,
+    "vgg": PerceptualLoss,
 }
 
 SQUASHES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
