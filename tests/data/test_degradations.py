@@ -134,3 +134,13 @@ def test_parse_awgn(butterfly: np.ndarray) -> None:
 def test_parse_rejects_junk(spec: str) -> None:
     with pytest.raises(EnhanceKitError, match="bicubic:K"):
         parse_degradation(spec)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_convolutional_upscaling_equals_the_matrix_path(factor):
+    from enhancekit.data.degradations import _upscale_by_convolution
+
+    x = torch.rand(2, 3, 13, 22, dtype=torch.float64)
+    torch.testing.assert_close(
+        _upscale_by_convolution(x, factor), imresize(x, scale=factor), atol=1e-12, rtol=0
+    )

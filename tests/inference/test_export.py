@@ -43,3 +43,17 @@ def test_export_rejects_unknown_format(tmp_path):
     )
     assert result.exit_code == 1
     assert "unknown export format" in result.output
+
+
+def test_srcnn_exports_with_dynamic_sizes(tmp_path):
+    # SRCNN's bicubic step is written with convolutions while exporting, so one graph serves every size.
+    onnx_path = tmp_path / "srcnn.onnx"
+    result = CliRunner().invoke(app, ["export", "--model", "srcnn-x3", "-o", str(onnx_path)])
+    assert result.exit_code == 0, result.output
+    probe = torch.rand(1, 3, 29, 41)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
+    with torch.inference_mode():
+        expected = create_model("srcnn-x3")(probe).numpy()
+    assert got.shape == (1, 3, 87, 123)
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -14,13 +14,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from enhancekit.data.degradations import Degradation, parse_degradation
+from enhancekit.data.degradations import Degradation, imresize, parse_degradation
 from enhancekit.data.io import list_inputs, pair_by_stem, read_image
 from enhancekit.errors import EnhanceKitError
 
 
-def _load(path: Path, channels: int | None) -> np.ndarray:
+def _load(path: Path, channels: int | None, resize: Sequence[int] | None = None) -> np.ndarray:
     pixels = read_image(path).pixels
+    if resize is not None:
+        pixels = np.clip(imresize(pixels, output_shape=(int(resize[0]), int(resize[1]))), 0, 1)
     if channels == 1 and pixels.shape[-1] == 3:
         # Gray models train on luma so that colour training folders still work.
         pixels = (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
@@ -138,11 +140,14 @@ def build_paired_dataset(
     repeat: int = 1,
     split: tuple[float, float] | None = None,
     split_seed: int = 42,
+    resize: Sequence[int] | None = None,
     fixed_noise: bool = False,
     seed: int = 0,
 ) -> PairedImageDataset:
     """A :class:`PairedImageDataset` from folders, as a recipe describes it.
 
+    ``resize = [H, W]`` resizes every image (MATLAB bicubic) when loaded, for recipes that train on a fixed
+    size; models here take any size, so recipes normally crop patches instead.
     ``split = (start, stop)`` keeps a fraction of the (shuffled with ``split_seed``) files, so a recipe can
     carve train (``[0, 0.8]``) and validation (``[0.8, 1]``) parts out of one folder without overlap.
     """
@@ -155,8 +160,8 @@ def build_paired_dataset(
         order = np.random.default_rng(split_seed).permutation(len(pairs))
         start, stop = (round(f * len(pairs)) for f in split)
         pairs = [pairs[i] for i in sorted(order[start:stop])]
-    targets = [_load(t, channels) for _, t in pairs]
-    inputs = [_load(i, channels) for i, _ in pairs] if input is not None else None
+    targets = [_load(t, channels, resize) for _, t in pairs]
+    inputs = [_load(i, channels, resize) for i, _ in pairs] if input is not None else None
     degradation = parse_degradation(degrade) if degrade else None
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")

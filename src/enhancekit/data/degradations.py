@@ -20,6 +20,7 @@ from typing import overload
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from enhancekit.errors import EnhanceKitError
 
@@ -85,6 +86,45 @@ def _plan(
     return (out[0] / in_shape[0], out[1] / in_shape[1]), out
 
 
+@functools.lru_cache(maxsize=16)
+def _phase_taps(factor: int) -> tuple[np.ndarray, int]:
+    """Per-output-phase taps of MATLAB bicubic upscaling by an integer ``factor``, and the left padding.
+
+    Upscaling by an integer is shift-invariant per phase: output ``k * factor + p`` is a fixed weighted sum
+    of inputs ``k - pad ... k - pad + K - 1``. The taps are read off an interior block of the dense matrix,
+    so they are MATLAB's weights by construction.
+    """
+    length = 16
+    matrix = _resize_matrix(length, length * factor, float(factor))
+    block = length // 2
+    rows = matrix[block * factor : (block + 1) * factor]
+    used = np.flatnonzero(np.any(rows != 0.0, axis=0))
+    return np.ascontiguousarray(rows[:, used[0] : used[-1] + 1]), block - int(used[0])
+
+
+def _upscale_last_axis(x: torch.Tensor, factor: int) -> torch.Tensor:
+    taps, left = _phase_taps(factor)
+    right = taps.shape[1] - 1 - left
+    weight = torch.tensor(taps, dtype=x.dtype, device=x.device)[:, None, :]
+    lead = x.shape[:-1]
+    line = x.reshape(-1, 1, x.shape[-1])
+    # Mirror padding with the edge sample repeated, as MATLAB's index mirroring does.
+    padded = torch.cat(
+        [line[..., :left].flip(-1), line, line[..., line.shape[-1] - right :].flip(-1)], dim=-1
+    )
+    phases = F.conv1d(padded, weight)  # (lines, factor, W): phase p of every input position
+    return phases.transpose(1, 2).reshape(*lead, x.shape[-1] * factor)
+
+
+def _upscale_by_convolution(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """MATLAB bicubic upscaling by an integer factor written with convolutions instead of size-dependent
+    matrices, so that a graph traced with symbolic sizes (ONNX export with dynamic height and width) stays
+    valid for every size. Equal to the matrix path up to float rounding for sides of at least 3 pixels.
+    """
+    x = _upscale_last_axis(x.transpose(-1, -2), factor).transpose(-1, -2)
+    return _upscale_last_axis(x, factor)
+
+
 def _imresize_torch(
     x: torch.Tensor, scale: float | None, output_shape: tuple[int, int] | None
 ) -> torch.Tensor:
@@ -92,6 +132,11 @@ def _imresize_torch(
         raise EnhanceKitError(f"imresize needs a tensor of shape (..., H, W), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         x = x.to(torch.float32)
+    symbolic = not all(isinstance(side, int) for side in x.shape[-2:])
+    if symbolic:
+        if output_shape is not None or scale is None or scale != int(scale) or scale < 2:
+            raise EnhanceKitError("imresize with symbolic sizes (export) supports integer upscaling only")
+        return _upscale_by_convolution(x, int(scale))
     in_shape = (x.shape[-2], x.shape[-1])
     scales, out = _plan(in_shape, scale, output_shape)
     # MATLAB resizes the dimension with the smallest scale first (ties: rows first), which keeps the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import torch
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance: float = 1e-4) -> float:
@@ -67,10 +70,11 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance
     except EnhanceKitError:
         raise
     except Exception as exc:
-        raise EnhanceKitError(
-            f"cannot export {type(model).__name__} to ONNX: "
-            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-        ) from exc
+        # The exporter's messages carry terminal colour codes and start with a generic line; keep the
+        # first line that says something, without the codes.
+        lines = [_ANSI.sub("", line).strip() for line in str(exc).splitlines()]
+        reason = next((line for line in lines if line), type(exc).__name__)
+        raise EnhanceKitError(f"cannot export {type(model).__name__} to ONNX: {reason[:300]}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return max_error
