@@ -41,7 +41,8 @@ def test_help_lists_exactly_the_commands():
         assert command in result.output
 
 
-def test_models_table():
+def test_models_table(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # as in a wide terminal; 80 columns fold the scores
     result = invoke("models")
     assert result.exit_code == 0, result.output
     assert "bicubic" in result.output and "dncnn" in result.output

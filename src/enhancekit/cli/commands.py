@@ -73,7 +73,7 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
     """List registered models: task, parameters, shipped weights and their measured scores."""
     table = Table(title="enhancekit models", title_justify="left")
     for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
-        table.add_column(column, overflow="fold", min_width=8 if column == "name" else None)
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
     for name in list_models(task):
         entry = get_model_entry(name)
         params = count_parameters(create_model(name, pretrained=False))
