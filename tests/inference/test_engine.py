@@ -13,18 +13,6 @@ from enhancekit.inference import Enhancer
 from enhancekit.inference.tta import NUM_TRANSFORMS, augment, deaugment
 
 
-def _local_net(in_ch: int = 3, out_ch: int = 3) -> nn.Sequential:
-    """Fully convolutional, zero 'same' padding, receptive-field radius 2 + 1 + 1 = 4."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(in_ch, 8, 5, padding=2),
-        nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, out_ch, 3, padding=1),
-    )
-
-
 class _Blur(nn.Module):
     """Depthwise blur with a kernel symmetric under flips (and, in 2D, rotations): equivariant to TTA."""
 
@@ -66,8 +54,8 @@ def _image(h: int = 45, w: int = 61, c: int = 3, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((h, w, c), dtype=np.float32)
 
 
-def test_output_layout_and_model_state() -> None:
-    net = _local_net(out_ch=5)
+def test_output_layout_and_model_state(local_net) -> None:
+    net = local_net(out_ch=5)
     out = Enhancer(net, device="cpu")(_image())
     assert out.shape == (45, 61, 5)
     assert out.dtype == np.float32
@@ -75,17 +63,17 @@ def test_output_layout_and_model_state() -> None:
     assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_tiled_equals_untiled() -> None:
+def test_tiled_equals_untiled(local_net) -> None:
     image = _image()
-    whole = Enhancer(_local_net(), device="cpu")(image)
-    tiled = Enhancer(_local_net(), device="cpu", tile=24, tile_overlap=8)(image)
+    whole = Enhancer(local_net(), device="cpu")(image)
+    tiled = Enhancer(local_net(), device="cpu", tile=24, tile_overlap=8)(image)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)
 
 
-def test_tiled_tta_equals_untiled_tta() -> None:
+def test_tiled_tta_equals_untiled_tta(local_net) -> None:
     image = _image(37, 29)
-    whole = Enhancer(_local_net(), device="cpu", tta=True)(image)
-    tiled = Enhancer(_local_net(), device="cpu", tta=True, tile=16, tile_overlap=8)(image)
+    whole = Enhancer(local_net(), device="cpu", tta=True)(image)
+    tiled = Enhancer(local_net(), device="cpu", tta=True, tile=16, tile_overlap=8)(image)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)
 
 
@@ -127,10 +115,10 @@ def test_tta_of_equivariant_op_equals_op(spatial_dims: int) -> None:
     np.testing.assert_allclose(Enhancer(_Blur(spatial_dims), device="cpu", tta=True)(data), plain, atol=1e-6)
 
 
-def test_tta_changes_a_non_equivariant_model() -> None:
+def test_tta_changes_a_non_equivariant_model(local_net) -> None:
     image = _image(16, 20)
-    plain = Enhancer(_local_net(), device="cpu")(image)
-    with_tta = Enhancer(_local_net(), device="cpu", tta=True)(image)
+    plain = Enhancer(local_net(), device="cpu")(image)
+    with_tta = Enhancer(local_net(), device="cpu", tta=True)(image)
     assert with_tta.shape == plain.shape
     assert np.abs(with_tta - plain).max() > 1e-3
 
@@ -181,8 +169,8 @@ def test_output_is_not_clipped() -> None:
     assert out.min() < 0 and out.max() > 1
 
 
-def test_enhance_tensor_batch_matches_call() -> None:
-    enhancer = Enhancer(_local_net(), device="cpu", tile=24, tile_overlap=8)
+def test_enhance_tensor_batch_matches_call(local_net) -> None:
+    enhancer = Enhancer(local_net(), device="cpu", tile=24, tile_overlap=8)
     images = [_image(seed=s) for s in range(2)]
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     out = enhancer.enhance_tensor(batch)
@@ -204,11 +192,11 @@ def test_cuda_without_cuda_is_an_error() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("amp", [False, True])
-def test_cuda_tiled_matches_cpu(amp: bool) -> None:
+def test_cuda_tiled_matches_cpu(amp: bool, local_net) -> None:
     """Tiles travel from the CPU image to the GPU; fp16 autocast (and TF32 convolutions) cost ~1e-3."""
     image = _image()
-    reference = Enhancer(_local_net(), device="cpu")(image)
-    enhancer = Enhancer(_local_net(), device="cuda", tile=24, tile_overlap=8, amp=amp)
+    reference = Enhancer(local_net(), device="cpu")(image)
+    enhancer = Enhancer(local_net(), device="cuda", tile=24, tile_overlap=8, amp=amp)
     assert enhancer.amp == amp and not enhancer.channels_last
     out = enhancer(image)
     assert out.dtype == np.float32
@@ -229,3 +217,22 @@ def test_auto_device_and_unknown_device() -> None:
 def test_bad_input_is_an_error(array: np.ndarray, match: str) -> None:
     with pytest.raises(EnhanceKitError, match=match):
         Enhancer(nn.Identity(), device="cpu")(array)
+
+
+def test_whole_image_models_are_never_tiled() -> None:
+    class ImageMean(nn.Module):
+        tileable = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return x - x.mean(dim=(2, 3), keepdim=True)  # depends on the whole image
+
+    model = ImageMean()
+    image = np.random.default_rng(0).random((40, 50, 3), dtype=np.float32)
+    out = Enhancer(model, device="cpu", tile=16, tile_overlap=4)(image)
+    assert model.calls == 1
+    np.testing.assert_allclose(out, image - image.mean(axis=(0, 1)), atol=1e-6)

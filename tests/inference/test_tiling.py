@@ -10,18 +10,6 @@ from enhancekit.errors import EnhanceKitError
 from enhancekit.inference import tiled_forward
 
 
-def _local_net(in_ch: int = 3, out_ch: int = 3) -> nn.Module:
-    """Fully convolutional, zero 'same' padding, receptive-field radius 2 + 1 + 1 = 4."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(in_ch, 8, 5, padding=2),
-        nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, out_ch, 3, padding=1),
-    ).eval()
-
-
 def _pixel_shuffle_x2() -> nn.Module:
     """x2 upscaler; radius in input pixels: 1 + 1 before the shuffle, 1 output pixel (< 1 input) after."""
     torch.manual_seed(1)
@@ -51,8 +39,8 @@ def _nearest_x2() -> nn.Module:
     [(16, 8, 1), (20, 9, 1), (24, 12, 3), (17, 8, 4), (40, 8, 1), (64, 8, 1)],
 )
 @torch.inference_mode()
-def test_tiled_equals_untiled(tile: int, overlap: int, batch_tiles: int) -> None:
-    net = _local_net(out_ch=5)  # output channel count differs from the input's
+def test_tiled_equals_untiled(tile: int, overlap: int, batch_tiles: int, local_net) -> None:
+    net = local_net(out_ch=5)  # output channel count differs from the input's
     x = torch.rand(2, 3, 37, 53)
     tiled = tiled_forward(net, x, tile=tile, overlap=overlap, batch_tiles=batch_tiles)
     assert tiled.shape == (2, 5, 37, 53)
@@ -60,9 +48,9 @@ def test_tiled_equals_untiled(tile: int, overlap: int, batch_tiles: int) -> None
 
 
 @torch.inference_mode()
-def test_overlap_below_receptive_field_is_not_exact() -> None:
+def test_overlap_below_receptive_field_is_not_exact(local_net) -> None:
     """Guards the test above against passing trivially: radius 4 needs overlap >= 8."""
-    net = _local_net()
+    net = local_net()
     x = torch.rand(1, 3, 37, 53)
     assert (tiled_forward(net, x, tile=16, overlap=2) - net(x)).abs().max() > 1e-3
 

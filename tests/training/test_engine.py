@@ -113,6 +113,17 @@ def test_config_errors_are_user_errors(tmp_path):
         train(load_config(_recipe(tmp_path), ["model.name=nope"]))
 
 
+def _quiet_trainer(max_epochs: int) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
 class _PatchDiscriminator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -144,26 +155,12 @@ def test_gan_training_uses_both_optimizers(tmp_path, kind):
     )
     train_loader, val_loader = build_dataloaders(config, generator)
     d_before = [p.detach().clone() for p in discriminator.parameters()]
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _quiet_trainer(max_epochs=1)
     trainer.fit(task, train_loader, val_loader)
     # Warm-up epoch: the discriminator is untouched.
     assert all(torch.equal(a, b) for a, b in zip(d_before, discriminator.parameters(), strict=True))
     g_before = [p.detach().clone() for p in generator.parameters()]
-    trainer = L.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _quiet_trainer(max_epochs=2)
     task.warmup_epochs = 0
     trainer.fit(task, train_loader, val_loader)
     assert not all(torch.equal(a, b) for a, b in zip(d_before, discriminator.parameters(), strict=True))

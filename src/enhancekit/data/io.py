@@ -237,11 +237,7 @@ def read_image(path: str | Path) -> ImageData:
             unsupported sample type or channel count.
     """
     path = Path(path)
-    extension = _extension(path)
-    if extension not in IMAGE_EXTENSIONS:
-        raise _extension_error("read image", path, IMAGE_EXTENSIONS)
-    if not path.is_file():
-        raise EnhanceKitError(f"cannot read image {path}: no such file")
+    extension = _readable_extension(path, "image", IMAGE_EXTENSIONS)
     try:
         if extension in _TIFF_EXTENSIONS:
             samples, metadata, orientation = _read_tiff_image(path)
@@ -307,11 +303,7 @@ def read_volume(path: str | Path) -> VolumeData:
         EnhanceKitError: the file is missing, corrupt or of an unsupported type, or an .npz is ambiguous.
     """
     path = Path(path)
-    extension = _extension(path)
-    if extension not in VOLUME_EXTENSIONS:
-        raise _extension_error("read volume", path, VOLUME_EXTENSIONS)
-    if not path.is_file():
-        raise EnhanceKitError(f"cannot read volume {path}: no such file")
+    extension = _readable_extension(path, "volume", VOLUME_EXTENSIONS)
     affine = header = None
     metadata: dict[str, Any] = {}
     try:
@@ -467,6 +459,16 @@ def _extension(path: Path) -> str:
     """Lower-case extension, with ``.nii.gz`` as a single extension."""
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def _readable_extension(path: Path, kind: str, allowed: tuple[str, ...]) -> str:
+    """The extension of an existing file of a supported kind, or the one-line error saying what is wrong."""
+    extension = _extension(path)
+    if extension not in allowed:
+        raise _extension_error(f"read {kind}", path, allowed)
+    if not path.is_file():
+        raise EnhanceKitError(f"cannot read {kind} {path}: no such file")
+    return extension
 
 
 def _extension_error(action: str, path: Path, allowed: tuple[str, ...]) -> EnhanceKitError:

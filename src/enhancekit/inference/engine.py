@@ -66,7 +66,7 @@ class Enhancer:
             It is moved to ``device`` and put in eval mode in place.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         tile: tile side in pixels for tiled inference (``None`` = whole image at once); rounded up to a
-            multiple of the model's ``size_multiple``.
+            multiple of the model's ``size_multiple``; ignored for models that set ``tileable = False``.
         tile_overlap: minimum overlap of neighbouring tiles; tiling is exact for fully convolutional models
             whose receptive-field radius is at most half of it (see :mod:`enhancekit.inference.tiling`).
         tta: average over 8 symmetries (see :mod:`enhancekit.inference.tta`); 8x slower.
@@ -93,6 +93,9 @@ class Enhancer:
         self.spatial_dims: int = getattr(model, "spatial_dims", 2)
         if self.spatial_dims not in (2, 3):
             raise EnhanceKitError(f"model spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        if not getattr(model, "tileable", True):
+            # Whole-image methods (adaptive gamma, CLAHE, LIME) would give each tile its own statistics.
+            tile = None
         if tile is not None:
             check_tile_overlap(tile, tile_overlap)
             # Tiles must be valid model inputs; the padded image is a multiple, so clamped tiles are too.
