@@ -73,6 +73,8 @@ class Enhancer:
         amp: fp16 autocast, used only on CUDA (CPU autocast is slower or unsupported on many CPUs).
         channels_last: on the CPU, run 2D models in channels-last memory format (faster with oneDNN).
         on_progress: called with (tiles done, tiles in all) while a tiled image runs, for progress bars.
+        backend: ``"torch"``, or ``"onnxruntime"`` (CPU only; the model exported once and cached, see
+            :mod:`enhancekit.inference.onnx_backend`).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Enhancer:
         amp: bool = True,
         channels_last: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
+        backend: str = "torch",
     ) -> None:
         self.scale: int = getattr(model, "scale", 1)
         self.size_multiple: int = getattr(model, "size_multiple", 1)
@@ -110,9 +113,20 @@ class Enhancer:
         self.model = model.to(self.device).eval()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._onnx: Callable[[Tensor], Tensor] | None = None
+        if backend == "onnxruntime":
+            if self.device.type != "cpu":
+                raise EnhanceKitError("the onnxruntime backend runs on the CPU; use --device cpu")
+            from enhancekit.inference.onnx_backend import onnxruntime_runner
+
+            self._onnx = onnxruntime_runner(model)
+        elif backend != "torch":
+            raise EnhanceKitError(f"unknown backend {backend!r}; use torch or onnxruntime")
 
     def _forward(self, x: Tensor) -> Tensor:
         """One model call on the model's device; returns float32 there."""
+        if self._onnx is not None:
+            return self._onnx(x)
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         x = x.to(self.device, memory_format=memory_format)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()

@@ -65,13 +65,13 @@ def _to_numpy(x: torch.Tensor) -> np.ndarray:
 
 
 class GammaCorrection(nn.Module):
-    """Power-law (gamma) correction ``y = x ** gamma`` per channel, the oldest low-light baseline.
+    """Power-law (gamma) correction ``y = x ** gamma`` per channel, the classic global low-light baseline.
 
     With a fixed ``gamma`` it is pointwise. With ``gamma=None`` it is adaptive: each image gets
     ``gamma = log(target_mean) / log(mean luminance)``, the exponent that maps a pixel at the image's mean
-    luminance (BT.601 luma for RGB, channel mean otherwise) to ``target_mean``; it is clamped to
-    [0.1, 10]. Since ``x ** gamma`` is concave for ``gamma < 1``, the output's mean luminance ends up a little
-    below ``target_mean`` (Jensen's inequality). The default 0.4 is close to the median mean luma of the LOL
+    luminance (BT.601 luma for RGB, channel mean otherwise) to ``target_mean``; it is clamped to [0.1, 10].
+    Since ``x ** gamma`` is concave for ``gamma < 1``, the output's mean luminance typically ends up below
+    ``target_mean`` (Jensen's inequality). The default 0.4 is close to the median mean luma of the LOL
     training references (0.42 on the 40-pair our485 subset).
 
     Tiling: the adaptive exponent is a statistic of the whole image, and per-tile exponents would give each
