@@ -40,7 +40,8 @@ CONFIGS = [
 ]
 
 
-def _max_rss_mib() -> float:
+def max_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -64,11 +65,11 @@ def worker(height: int, width: int, tile: int | None) -> dict[str, float]:
     enhancer = Enhancer(model, device="cpu", tile=tile, tile_overlap=OVERLAP)
     enhancer(np.zeros((32, 32, 3), np.float32))  # loads oneDNN kernels before the baseline is taken
     image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
-    base = _max_rss_mib()
+    base = max_rss_mib()
     start = time.perf_counter()
     out = enhancer(image)
     seconds = time.perf_counter() - start
-    peak = _max_rss_mib()
+    peak = max_rss_mib()
     return {
         "base_mib": base,
         "peak_mib": peak,
@@ -78,10 +79,13 @@ def worker(height: int, width: int, tile: int | None) -> dict[str, float]:
     }
 
 
-def _measure(height: int, width: int, tile: int | None) -> dict[str, float]:
-    args = json.dumps({"height": height, "width": width, "tile": tile})
+def measure_in_subprocess(script: str, **kwargs: Any) -> dict[str, Any]:
+    """Run ``script --worker JSON(kwargs)`` in a fresh interpreter and parse the JSON it prints.
+
+    A fresh process per measurement keeps ``ru_maxrss`` from carrying over the peaks of earlier runs.
+    """
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", args], capture_output=True, text=True, check=True
+        [sys.executable, script, "--worker", json.dumps(kwargs)], capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout)
 
@@ -105,7 +109,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for name, height, width, tile, default_runs in CONFIGS:
         count = default_runs if tile is None or args.repeats is None else args.repeats
-        runs = [_measure(height, width, tile) for _ in range(count)]
+        runs = [measure_in_subprocess(__file__, height=height, width=width, tile=tile) for _ in range(count)]
         row = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         row["working_mib"] = row["growth_mib"] - row["out_mib"]
         row["growth_runs_mib"] = [run["growth_mib"] for run in runs]

@@ -2,7 +2,8 @@
 
 The engine knows no network. It reads a few optional model attributes: ``scale`` (output size / input size,
 default 1), ``size_multiple`` (input sides must be a multiple of it, default 1), ``in_channels`` (``None`` =
-any) and ``spatial_dims`` (2 for images, 3 for volumes, default 2).
+any), ``spatial_dims`` (2 for images, 3 for volumes, default 2) and ``tile_blend`` (how tiles are joined,
+``"cut"`` or ``"ramp"``, default ``"cut"``).
 
 Outputs are float32 and deliberately not clipped to [0, 1]: evaluation code should score what the model
 produced, and the image writers clip when they quantise.
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from enhancekit.errors import EnhanceKitError
-from enhancekit.inference.tiling import check_tile_overlap, tiled_forward
+from enhancekit.inference.tiling import check_tile_blend, check_tile_overlap, tiled_forward
 from enhancekit.inference.tta import tta_forward
 
 
@@ -69,6 +70,9 @@ class Enhancer:
             multiple of the model's ``size_multiple``; ignored for models that set ``tileable = False``.
         tile_overlap: minimum overlap of neighbouring tiles; tiling is exact for fully convolutional models
             whose receptive-field radius is at most half of it (see :mod:`enhancekit.inference.tiling`).
+        tile_blend: ``"cut"`` (exact for local models) or ``"ramp"`` (feathered, hides the seams of models
+            with a receptive field wider than the overlap); ``None`` = the model's ``tile_blend`` attribute,
+            else ``"cut"``.
         tta: average over 8 symmetries (see :mod:`enhancekit.inference.tta`); 8x slower.
         amp: fp16 autocast, used only on CUDA (CPU autocast is slower or unsupported on many CPUs).
         channels_last: on the CPU, run 2D models in channels-last memory format (faster with oneDNN).
@@ -84,6 +88,7 @@ class Enhancer:
         device: str | torch.device = "auto",
         tile: int | None = None,
         tile_overlap: int = 32,
+        tile_blend: str | None = None,
         tta: bool = False,
         amp: bool = True,
         channels_last: bool = True,
@@ -103,8 +108,12 @@ class Enhancer:
             check_tile_overlap(tile, tile_overlap)
             # Tiles must be valid model inputs; the padded image is a multiple, so clamped tiles are too.
             tile = math.ceil(tile / self.size_multiple) * self.size_multiple
+        if tile_blend is None:
+            tile_blend = getattr(model, "tile_blend", "cut")
+        check_tile_blend(tile_blend)
         self.tile = tile
         self.tile_overlap = tile_overlap
+        self.tile_blend = tile_blend
         self.tta = tta
         self.on_progress = on_progress
         self.device = resolve_device(device)
@@ -152,6 +161,7 @@ class Enhancer:
                 scale=self.scale,
                 spatial_dims=self.spatial_dims,
                 on_progress=self.on_progress,
+                blend=self.tile_blend,
             )
         return y[(..., *[slice(0, length * self.scale) for length in spatial])]
 

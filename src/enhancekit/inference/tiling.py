@@ -1,18 +1,25 @@
 """Tiled (sliding-window) inference for images and volumes larger than memory allows in one pass.
 
-Blending scheme: hard cut at the middle of each overlap. Along every axis, consecutive tiles overlap by at
-least ``overlap`` pixels; each output pixel is taken from exactly one tile: the one on its side of the
-overlap's midpoint. The kept part ("core") of a tile therefore stays at least ``overlap // 2`` pixels away
-from every tile edge that is not an image border, so for a fully convolutional model whose receptive-field
-radius ``r`` satisfies ``r <= overlap / 2`` every kept pixel sees exactly the inputs (and, at image borders,
-exactly the padding) it would see in an untiled pass: the tiled result equals the untiled one up to the
-float rounding of differently sized convolutions.
+Default blending (``blend="cut"``): hard cut at the middle of each overlap. Along every axis, consecutive
+tiles overlap by at least ``overlap`` pixels; each output pixel is taken from exactly one tile: the one on its
+side of the overlap's midpoint. The kept part ("core") of a tile therefore stays at least ``overlap // 2``
+pixels away from every tile edge that is not an image border, so for a fully convolutional model whose
+receptive-field radius ``r`` satisfies ``r <= overlap / 2`` every kept pixel sees exactly the inputs (and, at
+image borders, exactly the padding) it would see in an untiled pass: the tiled result equals the untiled one
+up to the float rounding of differently sized convolutions. The hard cut needs no extra buffer and writes
+every output pixel once.
 
-Why not a smooth ramp: with two tiles overlapping by exactly ``overlap`` pixels and ``r = overlap / 2``, the
-zone where both tiles are exact is empty, so any ramp that mixes the two would break exactness. A ramp only
-hides seams of models that are not local in the first place (global pooling, attention, normalisation over the
-image); for those no blending makes tiling exact, and larger tiles are the honest fix. The hard cut also needs
-no weight buffer and writes every output pixel once.
+Feathered blending (``blend="ramp"``): every output pixel is a weighted mean of all tiles covering it. Along
+each axis a tile's weight rises linearly across its overlap with the previous tile and falls linearly across
+its overlap with the next one (1 elsewhere, also at image borders); the weights are normalised per pixel, and
+a tile's weight is the product of its per-axis weights. It is for models whose receptive field is far wider
+than any affordable overlap (deep UNets) or that are not local at all (global pooling, normalisation over the
+input): there a hard cut joins two tiles that disagree along a straight line, a visible seam, while the ramp
+spreads the disagreement across the overlap. It is never exact, not even for local models with
+``r <= overlap / 2`` (pixels near a tile edge get a small but nonzero weight), which is why it is opt-in;
+larger tiles remain the way to get closer to the untiled result. Because the grid of tiles is the product of
+per-axis spans, the per-pixel normaliser is the product of per-axis sums, so no full-size weight buffer is
+needed: only the zero-initialised output accumulates.
 """
 
 from __future__ import annotations
@@ -25,6 +32,14 @@ import torch
 from torch import Tensor
 
 from enhancekit.errors import EnhanceKitError
+
+BLENDS = ("cut", "ramp")
+
+
+def check_tile_blend(blend: str) -> None:
+    """Raise :class:`EnhanceKitError` unless ``blend`` is one of :data:`BLENDS`."""
+    if blend not in BLENDS:
+        raise EnhanceKitError(f"unknown tile blend {blend!r}; use one of {', '.join(BLENDS)}")
 
 
 def check_tile_overlap(tile: int, overlap: int) -> None:
@@ -52,6 +67,41 @@ def _spans(length: int, size: int, step: int) -> list[_Span]:
     return [_Span(*span) for span in zip(starts, [0, *cuts], [*cuts, length], strict=True)]
 
 
+def _ramps(spans: list[_Span], size: int, scale: int) -> dict[_Span, Tensor]:
+    """Per-tile feathering weights along one axis, in output pixels, normalised to sum to 1 at every pixel.
+
+    Sampling at pixel centres keeps every weight positive, so each pixel has a nonzero total even where
+    three tiles overlap (the last tile is aligned to the image end and may overlap its neighbour by more).
+    """
+    starts = [sp.start * scale for sp in spans]
+    side = size * scale
+    centre = torch.arange(side, dtype=torch.float64) + 0.5
+    profiles = []
+    for k, start in enumerate(starts):
+        weight = torch.ones(side, dtype=torch.float64)
+        if k > 0 and (shared := starts[k - 1] + side - start) > 0:
+            weight = torch.minimum(weight, centre / shared)
+        if k + 1 < len(starts) and (shared := start + side - starts[k + 1]) > 0:
+            weight = torch.minimum(weight, (side - centre) / shared)
+        profiles.append(weight)
+    total = torch.zeros(starts[-1] + side, dtype=torch.float64)
+    for start, weight in zip(starts, profiles, strict=True):
+        total[start : start + side] += weight
+    return {
+        span: weight / total[start : start + side]
+        for span, start, weight in zip(spans, starts, profiles, strict=True)
+    }
+
+
+def _tile_weight(profiles: list[Tensor], like: Tensor) -> Tensor:
+    """Outer product of one tile's per-axis weights, broadcastable to the tile, on ``like``'s device."""
+    dims = len(profiles)
+    weight = profiles[0].reshape(-1, *[1] * (dims - 1))
+    for axis, profile in enumerate(profiles[1:], start=1):
+        weight = weight * profile.reshape(-1, *[1] * (dims - 1 - axis))
+    return weight.to(like.device, like.dtype)
+
+
 def _layout(x: Tensor) -> torch.memory_format:
     """The input's memory format, for the output buffer.
 
@@ -72,6 +122,7 @@ def tiled_forward(
     spatial_dims: int = 2,
     batch_tiles: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
+    blend: str = "cut",
 ) -> Tensor:
     """Apply ``fn`` to ``x`` tile by tile and stitch the outputs (see the module docstring for the scheme).
 
@@ -85,12 +136,15 @@ def tiled_forward(
         spatial_dims: 2 for images, 3 for volumes.
         batch_tiles: how many tiles go through ``fn`` per call (the ``N`` images of ``x`` each count once).
         on_progress: called with (tiles done, tiles in all) after every call of ``fn``, for progress bars.
+        blend: ``"cut"`` (hard cut at the overlap midpoints, exact for local models) or ``"ramp"`` (linearly
+            feathered weighted mean, hides the seams of models with a wide or global receptive field).
 
     Returns:
         ``(N, C_out, *(spatial * scale))`` on ``x``'s device with ``x``'s dtype and memory layout; only this
         buffer, the input and one batch of tiles are alive at once, so memory beyond them grows with ``tile``.
     """
     check_tile_overlap(tile, overlap)
+    check_tile_blend(blend)
     if batch_tiles < 1:
         raise EnhanceKitError(f"batch_tiles must be >= 1, got {batch_tiles}")
     if x.ndim != spatial_dims + 2:
@@ -102,6 +156,11 @@ def tiled_forward(
     sizes = [min(tile, length) for length in spatial]
     axes = [_spans(length, size, size - overlap) for length, size in zip(spatial, sizes, strict=True)]
     tiles = list(itertools.product(*axes))
+    ramps = (
+        [_ramps(spans, size, scale) for spans, size in zip(axes, sizes, strict=True)]
+        if blend == "ramp"
+        else []
+    )
     expected = [size * scale for size in sizes]
     out: Tensor | None = None
     for first in range(0, len(tiles), batch_tiles):
@@ -120,10 +179,21 @@ def tiled_forward(
             # Allocated lazily because the output channel count is only known from the model's output.
             shape = (n, y.shape[1], *[length * scale for length in spatial])
             out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_layout(x))
+            if ramps:
+                out.zero_()  # ramp tiles accumulate; cut tiles overwrite every pixel
         for i, spans in enumerate(group):
-            dst = [slice(sp.lo * scale, sp.hi * scale) for sp in spans]
-            src = [slice((sp.lo - sp.start) * scale, (sp.hi - sp.start) * scale) for sp in spans]
-            out[(..., *dst)].copy_(y[(slice(i * n, (i + 1) * n), ..., *src)])
+            part = y[i * n : (i + 1) * n]
+            if ramps:
+                weight = _tile_weight([ramp[sp] for ramp, sp in zip(ramps, spans, strict=True)], out)
+                dst = [
+                    slice(sp.start * scale, (sp.start + size) * scale)
+                    for sp, size in zip(spans, sizes, strict=True)
+                ]
+                out[(..., *dst)].addcmul_(part.to(out.device, out.dtype), weight)
+            else:
+                dst = [slice(sp.lo * scale, sp.hi * scale) for sp in spans]
+                src = [slice((sp.lo - sp.start) * scale, (sp.hi - sp.start) * scale) for sp in spans]
+                out[(..., *dst)].copy_(part[(..., *src)])
         if on_progress is not None:
             on_progress(first + len(group), len(tiles))
     assert out is not None  # the grid always has at least one tile

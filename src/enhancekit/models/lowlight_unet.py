@@ -67,6 +67,9 @@ class LowLightUNet(nn.Module):
     engine pads any image to that and crops back.
     """
 
+    # The receptive field spans hundreds of pixels, far beyond any tile overlap: feathering hides the seams.
+    tile_blend = "ramp"
+
     def __init__(
         self,
         in_channels: int = 3,
