@@ -8,11 +8,12 @@ so oneDNN is loaded before the baseline RSS is read, then enhances the image ``r
 Megapixels are those of the photo, not of the padding up to ``size_multiple`` (16).
 
 Configurations: a 600 x 400 photo untiled; a 4000 x 3000 photo with ``tile=512, tile_overlap=64`` (the
-model's default ``tile_blend``) and untiled. The 4000 x 3000 passes take about a minute each here, so they
-run once; the small one is the median of several runs.
+model's default ``tile_blend``, ``"ramp"``) and untiled. The 4000 x 3000 passes take 30-60 s each here, so
+they run once; the small one is the median of 5 runs. On a shared machine, load from other processes can
+slow everything several-fold: compare rows of one run, not across runs.
 
 Usage: ``PYTHONPATH=src python benchmarks/lowlight_speed.py``; writes
-``benchmarks/results/lowlight_speed.json``. About 4 minutes on 2 shared CPU cores.
+``benchmarks/results/lowlight_speed.json``. 2-5 minutes on 2 shared CPU cores, depending on load.
 """
 
 from __future__ import annotations

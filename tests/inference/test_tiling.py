@@ -10,6 +10,7 @@ from torch import nn
 from enhancekit import create_model
 from enhancekit.errors import EnhanceKitError
 from enhancekit.inference import Enhancer, tiled_forward
+from enhancekit.inference.tiling import BLENDS
 
 
 def _pixel_shuffle_x2() -> nn.Module:
@@ -214,3 +215,21 @@ def test_enhancer_passes_the_blend_to_tiling() -> None:
     for blend, out in outputs.items():
         expected = tiled_forward(_plus_tile_mean, x, tile=24, overlap=12, blend=blend)[0].movedim(0, -1)
         np.testing.assert_allclose(out, expected.numpy(), rtol=0, atol=1e-6)
+
+
+@torch.inference_mode()
+def test_ramp_equals_cut_outside_the_bands() -> None:
+    x = torch.rand(1, 3, 48, 96) * torch.linspace(0.1, 1.0, 96)
+    cut = tiled_forward(_plus_tile_mean, x, tile=40, overlap=8, blend="cut")
+    ramp = tiled_forward(_plus_tile_mean, x, tile=40, overlap=8, blend="ramp")
+    # Rows start at 0, 8: cut at 24. Columns start at 0, 32, 56: cuts at 36 and 64. Bands are +-4 around them.
+    outside = torch.ones(48, 96, dtype=torch.bool)
+    outside[20:28] = False
+    outside[:, 32:40] = outside[:, 60:68] = False
+    torch.testing.assert_close(ramp[..., outside], cut[..., outside], rtol=0, atol=1e-6)
+    assert not torch.allclose(ramp, cut)
+    # With no overlap the band is one pixel wide: the hard cut itself.
+    no_overlap = {
+        blend: tiled_forward(_plus_tile_mean, x, tile=40, overlap=0, blend=blend) for blend in BLENDS
+    }
+    torch.testing.assert_close(no_overlap["ramp"], no_overlap["cut"], rtol=0, atol=1e-6)

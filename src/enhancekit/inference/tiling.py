@@ -9,17 +9,17 @@ image borders, exactly the padding) it would see in an untiled pass: the tiled r
 up to the float rounding of differently sized convolutions. The hard cut needs no extra buffer and writes
 every output pixel once.
 
-Feathered blending (``blend="ramp"``): every output pixel is a weighted mean of all tiles covering it. Along
-each axis a tile's weight rises linearly across its overlap with the previous tile and falls linearly across
-its overlap with the next one (1 elsewhere, also at image borders); the weights are normalised per pixel, and
-a tile's weight is the product of its per-axis weights. It is for models whose receptive field is far wider
-than any affordable overlap (deep UNets) or that are not local at all (global pooling, normalisation over the
-input): there a hard cut joins two tiles that disagree along a straight line, a visible seam, while the ramp
-spreads the disagreement across the overlap. It is never exact, not even for local models with
-``r <= overlap / 2`` (pixels near a tile edge get a small but nonzero weight), which is why it is opt-in;
-larger tiles remain the way to get closer to the untiled result. Because the grid of tiles is the product of
-per-axis spans, the per-pixel normaliser is the product of per-axis sums, so no full-size weight buffer is
-needed: only the zero-initialised output accumulates.
+Feathered blending (``blend="ramp"``): across a band of ``overlap`` pixels centred on each of those cuts,
+the two tiles are mixed with weights that change linearly from one to the other (normalised per pixel; a
+tile's weight is the product of its per-axis weights); outside the bands it equals the hard cut. It is for
+models whose receptive field is far wider than any affordable overlap (deep UNets) or that are not local at
+all (global pooling, normalisation over the input): there the two tiles disagree at a cut, and a hard cut
+turns the disagreement into a step along a straight line, a visible seam, while the ramp spreads it across
+the band. It is not exact even for local models with ``r <= overlap / 2`` (band pixels up to
+``overlap / 2`` past the cut come from the neighbouring tile's margin), which is why it is opt-in; larger
+tiles remain the way to get closer to the untiled result. The grid of tiles is the product of per-axis
+spans, so the per-pixel normaliser is the product of per-axis sums and no full-size weight buffer is needed:
+only the zero-initialised output accumulates.
 """
 
 from __future__ import annotations
@@ -67,29 +67,32 @@ def _spans(length: int, size: int, step: int) -> list[_Span]:
     return [_Span(*span) for span in zip(starts, [0, *cuts], [*cuts, length], strict=True)]
 
 
-def _ramps(spans: list[_Span], size: int, scale: int) -> dict[_Span, Tensor]:
+def _ramps(spans: list[_Span], size: int, overlap: int, scale: int) -> dict[_Span, Tensor]:
     """Per-tile feathering weights along one axis, in output pixels, normalised to sum to 1 at every pixel.
 
-    Sampling at pixel centres keeps every weight positive, so each pixel has a nonzero total even where
-    three tiles overlap (the last tile is aligned to the image end and may overlap its neighbour by more).
+    Each weight ramps linearly across ``overlap`` pixels centred on the tile's hard cuts. Every tile advances
+    by at most ``size - overlap``, so the ramp fits inside both tiles; where the end-aligned last tile
+    overlaps more, the extra pixels near tile edges (the least reliable ones) keep zero weight. The tile that
+    owns a pixel under the hard cut weighs at least 1/2 there, so no normaliser is zero; a width of at least
+    one pixel makes ``overlap=0`` the hard cut itself.
     """
-    starts = [sp.start * scale for sp in spans]
     side = size * scale
+    width = max(overlap * scale, 1)
     centre = torch.arange(side, dtype=torch.float64) + 0.5
-    profiles = []
-    for k, start in enumerate(starts):
+    profiles = {}
+    for k, span in enumerate(spans):
         weight = torch.ones(side, dtype=torch.float64)
-        if k > 0 and (shared := starts[k - 1] + side - start) > 0:
-            weight = torch.minimum(weight, centre / shared)
-        if k + 1 < len(starts) and (shared := start + side - starts[k + 1]) > 0:
-            weight = torch.minimum(weight, (side - centre) / shared)
-        profiles.append(weight)
-    total = torch.zeros(starts[-1] + side, dtype=torch.float64)
-    for start, weight in zip(starts, profiles, strict=True):
-        total[start : start + side] += weight
+        if k > 0:
+            weight = torch.minimum(weight, (centre - (span.lo - span.start) * scale) / width + 0.5)
+        if k + 1 < len(spans):
+            weight = torch.minimum(weight, ((span.hi - span.start) * scale - centre) / width + 0.5)
+        profiles[span] = weight.clamp(min=0)
+    total = torch.zeros(spans[-1].hi * scale, dtype=torch.float64)
+    for span, weight in profiles.items():
+        total[span.start * scale : span.start * scale + side] += weight
     return {
-        span: weight / total[start : start + side]
-        for span, start, weight in zip(spans, starts, profiles, strict=True)
+        span: weight / total[span.start * scale : span.start * scale + side]
+        for span, weight in profiles.items()
     }
 
 
@@ -136,8 +139,9 @@ def tiled_forward(
         spatial_dims: 2 for images, 3 for volumes.
         batch_tiles: how many tiles go through ``fn`` per call (the ``N`` images of ``x`` each count once).
         on_progress: called with (tiles done, tiles in all) after every call of ``fn``, for progress bars.
-        blend: ``"cut"`` (hard cut at the overlap midpoints, exact for local models) or ``"ramp"`` (linearly
-            feathered weighted mean, hides the seams of models with a wide or global receptive field).
+        blend: ``"cut"`` (hard cut at the overlap midpoints, exact for local models) or ``"ramp"`` (linear
+            cross-fade over ``overlap`` pixels centred on those cuts; hides the seams of models with a wide or
+            global receptive field).
 
     Returns:
         ``(N, C_out, *(spatial * scale))`` on ``x``'s device with ``x``'s dtype and memory layout; only this
@@ -157,7 +161,7 @@ def tiled_forward(
     axes = [_spans(length, size, size - overlap) for length, size in zip(spatial, sizes, strict=True)]
     tiles = list(itertools.product(*axes))
     ramps = (
-        [_ramps(spans, size, scale) for spans, size in zip(axes, sizes, strict=True)]
+        [_ramps(spans, size, overlap, scale) for spans, size in zip(axes, sizes, strict=True)]
         if blend == "ramp"
         else []
     )
