@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from enhancekit.cli import commands, compare
+from enhancekit.cli import commands, compare, stack
 from enhancekit.cli.ui import console
 from enhancekit.errors import EnhanceKitError
 
@@ -62,6 +62,7 @@ for _name, _command in {
     "train": commands.train,
     "export": commands.export,
     "compare": compare.compare,
+    "stack": stack.stack,
 }.items():
     app.command(_name)(_one_line_errors(_command))
 

@@ -1,0 +1,50 @@
+"""``enhancekit stack``: a clean reference image from repeated noisy frames."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from enhancekit.cli.ui import console
+from enhancekit.data.io import is_volume_file, list_inputs, read_image, read_volume, write_image
+from enhancekit.data.stack import stack_reference
+from enhancekit.errors import EnhanceKitError
+
+
+def _volume_frames(path: Path) -> tuple[np.ndarray, int]:
+    """Frames of a multi-page stack in [0, 1] and the bit depth to write: integer data keep their scale."""
+    volume = read_volume(path)
+    if volume.dtype in (np.uint8, np.uint16):
+        return volume.voxels / np.iinfo(volume.dtype).max, 8 * volume.dtype.itemsize
+    return volume.normalized(), 16
+
+
+def stack(
+    frames: Annotated[
+        list[Path], typer.Argument(help="Frame images and/or folders of them, or one multi-page TIFF stack.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Image file to write.")],
+    method: Annotated[str, typer.Option(help="mean | median")] = "mean",
+) -> None:
+    """Build a clean reference (per-pixel mean or median) from repeated noisy captures of a static scene."""
+    volume_stack = len(frames) == 1 and frames[0].is_file() and is_volume_file(frames[0])
+    sources = [frames[0]] if volume_stack else list_inputs(frames)
+    if output.resolve() in {path.resolve() for path in sources}:
+        raise EnhanceKitError(f"output {output} is one of the frames; choose another file")
+    if volume_stack:
+        pixels, bit_depth = _volume_frames(frames[0])
+        count, reference = len(pixels), stack_reference(pixels, method)
+    else:
+        if len(sources) < 2:
+            raise EnhanceKitError("a stack needs at least two frames")
+        first = read_image(sources[0])
+        bit_depth, count = first.bit_depth, len(sources)
+        # Read lazily: the mean then holds one frame at a time, whatever the stack's length.
+        rest = (read_image(path).pixels for path in sources[1:])
+        reference = stack_reference(itertools.chain([first.pixels], rest), method)
+    write_image(output, reference, bit_depth=bit_depth)
+    console.print(f"{method} of {count} frames written to {output} ({bit_depth}-bit)")
