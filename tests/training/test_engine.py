@@ -135,36 +135,72 @@ class _PatchDiscriminator(nn.Module):
         return [self.net(x), self.net(nn.functional.avg_pool2d(x, 2))]  # two scales
 
 
-@pytest.mark.parametrize("kind", ["vanilla", "relativistic_hinge"])
-def test_gan_training_uses_both_optimizers(tmp_path, kind):
-    config = load_config(_recipe(tmp_path))
-    generator = create_model("dncnn", depth=3, width=8, pretrained=False)
-    discriminator = _PatchDiscriminator()
-    task = AdversarialTask(
+def _snapshot(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before: list[torch.Tensor], module: nn.Module) -> bool:
+    return not all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
+def _gan_task(generator: nn.Module, discriminator: nn.Module, kind: str, **kwargs) -> AdversarialTask:
+    settings = {"adversarial_weight": 0.1, "warmup_epochs": 1, "discriminator_warmup_epochs": 1, **kwargs}
+    loss = settings.pop("loss", CompositeLoss([{"name": "l1"}]))
+    return AdversarialTask(
         generator,
         discriminator,
-        CompositeLoss([{"name": "l1"}]),
+        loss,
         adversarial_loss=AdversarialLoss(kind),
-        adversarial_weight=0.1,
-        warmup_epochs=1,
         discriminator_optimizer={"name": "adam", "lr": 1e-3},
         optimizer={"name": "adam", "lr": 1e-3},
         scheduler={"name": "step", "step_size": 1},
         metrics=parse_metrics("psnr"),
         monitor="psnr",
+        **settings,
+    )
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "relativistic_hinge"])
+def test_gan_training_runs_the_three_phases(tmp_path, kind):
+    config = load_config(_recipe(tmp_path))
+    generator = create_model("dncnn", depth=3, width=8, pretrained=False)
+    discriminator = _PatchDiscriminator()
+    task = _gan_task(generator, discriminator, kind)
+    train_loader, val_loader = build_dataloaders(config, generator)
+    # (warm-up epochs, discriminator warm-up epochs) that put a fresh trainer's epoch 0 in each phase.
+    phases = {
+        "generator": ((1, 1), True, False),
+        "discriminator": ((0, 1), False, True),
+        "adversarial": ((0, 0), True, True),
+    }
+    for phase, ((warmup, d_warmup), g_moves, d_moves) in phases.items():
+        g_before, d_before = _snapshot(generator), _snapshot(discriminator)
+        task.warmup_epochs, task.discriminator_warmup_epochs = warmup, d_warmup
+        _quiet_trainer(max_epochs=1).fit(task, train_loader, val_loader)
+        assert _changed(g_before, generator) == g_moves, phase
+        assert _changed(d_before, discriminator) == d_moves, phase
+
+
+def test_adversarial_gradient_reaches_the_generator(tmp_path):
+    # With the pixel loss weighted 0, only the adversarial term can move the generator.
+    config = load_config(_recipe(tmp_path))
+    generator = create_model("dncnn", depth=3, width=8, pretrained=False)
+    discriminator = _PatchDiscriminator()
+    loss = CompositeLoss([{"name": "l1", "weight": 0.0}])
+    task = _gan_task(
+        generator,
+        discriminator,
+        "vanilla",
+        warmup_epochs=0,
+        discriminator_warmup_epochs=0,
+        adversarial_weight=1.0,
+        loss=loss,
     )
     train_loader, val_loader = build_dataloaders(config, generator)
-    d_before = [p.detach().clone() for p in discriminator.parameters()]
-    trainer = _quiet_trainer(max_epochs=1)
-    trainer.fit(task, train_loader, val_loader)
-    # Warm-up epoch: the discriminator is untouched.
-    assert all(torch.equal(a, b) for a, b in zip(d_before, discriminator.parameters(), strict=True))
-    g_before = [p.detach().clone() for p in generator.parameters()]
+    g_before = _snapshot(generator)
     trainer = _quiet_trainer(max_epochs=2)
-    task.warmup_epochs = 0
     trainer.fit(task, train_loader, val_loader)
-    assert not all(torch.equal(a, b) for a, b in zip(d_before, discriminator.parameters(), strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(g_before, generator.parameters(), strict=True))
+    assert _changed(g_before, generator)
     assert trainer.callback_metrics["train/d_loss"] > 0
-    # The step schedule (x0.5) stepped once per epoch, twice, for both optimizers.
+    # The step schedule (x0.5) stepped once per epoch, twice, for both optimisers.
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([2.5e-4, 2.5e-4])

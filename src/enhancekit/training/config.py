@@ -54,6 +54,8 @@ ADVERSARIAL_DEFAULTS: dict = {
     "weight": 0.01,
     # Epochs during which only the generator trains, on the loss alone (a warm start before the GAN game).
     "warmup_epochs": 0,
+    # Then epochs during which only the discriminator trains, against the frozen generator (ADL's phase 2).
+    "discriminator_warmup_epochs": 0,
     "optimizer": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0},
 }
 

@@ -98,6 +98,7 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
         adversarial_loss=AdversarialLoss(adv.loss),
         adversarial_weight=adv.weight,
         warmup_epochs=int(adv.warmup_epochs),
+        discriminator_warmup_epochs=int(adv.discriminator_warmup_epochs),
         discriminator_optimizer=OmegaConf.to_container(adv.optimizer, resolve=True),
         **common,
     )

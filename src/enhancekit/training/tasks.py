@@ -100,9 +100,17 @@ class RestorationTask(L.LightningModule):
 class AdversarialTask(RestorationTask):
     """Restoration with a discriminator: two optimisers, alternating updates (manual optimisation).
 
-    Each step first updates the discriminator on real targets vs detached outputs, then the generator on
-    ``loss + weight * adversarial``. During ``warmup_epochs`` only the generator trains, on the loss alone.
-    Both schedules step once per epoch (a plateau schedule on the monitored validation metric).
+    Training runs in three phases (ADL's schedule; any of the first two may be empty):
+
+    1. ``warmup_epochs`` of generator warm-up: the generator trains on the loss alone;
+    2. ``discriminator_warmup_epochs``: the discriminator trains on real targets vs the (frozen) generator's
+       outputs, so the adversarial signal is informative when it starts;
+    3. adversarial: each step updates the discriminator on real targets vs detached outputs, then the
+       generator on ``loss + weight * adversarial``, whose gradient reaches the generator through the
+       discriminator's judgement of its outputs.
+
+    Each optimiser's schedule steps once per epoch in which that optimiser trained (a plateau schedule on the
+    monitored validation metric).
     """
 
     def __init__(
@@ -115,6 +123,7 @@ class AdversarialTask(RestorationTask):
         adversarial_weight: float,
         warmup_epochs: int,
         discriminator_optimizer: Mapping[str, Any],
+        discriminator_warmup_epochs: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, loss, **kwargs)
@@ -123,16 +132,26 @@ class AdversarialTask(RestorationTask):
         self.adversarial_loss = adversarial_loss
         self.adversarial_weight = adversarial_weight
         self.warmup_epochs = warmup_epochs
+        self.discriminator_warmup_epochs = discriminator_warmup_epochs
         self.discriminator_optimizer_spec = dict(discriminator_optimizer)
+
+    @property
+    def phase(self) -> str:
+        """``"generator"``, ``"discriminator"`` or ``"adversarial"`` for the current epoch."""
+        if self.current_epoch < self.warmup_epochs:
+            return "generator"
+        if self.current_epoch < self.warmup_epochs + self.discriminator_warmup_epochs:
+            return "discriminator"
+        return "adversarial"
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         opt_g, opt_d = self.optimizers()
-        outputs = self.model(inputs)
-        adversarial = self.current_epoch >= self.warmup_epochs
-        relativistic = self.adversarial_loss.kind.startswith("relativistic")
+        phase = self.phase
+        with torch.set_grad_enabled(phase != "discriminator"):
+            outputs = self.model(inputs)
 
-        if adversarial:
+        if phase != "generator":
             d_loss = self.adversarial_loss.discriminator(
                 self.discriminator(targets), self.discriminator(outputs.detach())
             )
@@ -140,12 +159,14 @@ class AdversarialTask(RestorationTask):
             self.manual_backward(d_loss)
             opt_d.step()
             self.log("train/d_loss", d_loss.detach(), prog_bar=True, batch_size=inputs.shape[0])
+            if phase == "discriminator":
+                return d_loss.detach()
 
         total, parts = self.loss(outputs, targets)
         parts = dict(parts)
-        if adversarial:
+        if phase == "adversarial":
             real_logits = None
-            if relativistic:
+            if self.adversarial_loss.kind.startswith("relativistic"):
                 # The generator's step only needs the discriminator's view of the reals as a reference.
                 with torch.no_grad():
                     real_logits = self.discriminator(targets)
@@ -166,9 +187,9 @@ class AdversarialTask(RestorationTask):
             return
         monitored = self.trainer.callback_metrics.get(f"val/{self.monitor}")
         schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
-        if self.current_epoch < self.warmup_epochs:
-            # The discriminator has not trained yet: its schedule waits too.
-            schedulers = schedulers[:1]
+        trained = {"generator": (True, False), "discriminator": (False, True), "adversarial": (True, True)}
+        # Each schedule follows its own optimiser's training epochs.
+        schedulers = [s for s, used in zip(schedulers, trained[self.phase], strict=False) if used]
         for scheduler in schedulers:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 if monitored is not None:
