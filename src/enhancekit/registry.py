@@ -36,6 +36,8 @@ class ModelEntry:
     defaults: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
     description: str = ""
+    #: "enhancer" for models that map images to images; "discriminator" for GAN critics (training only)
+    role: str = "enhancer"
 
     def weights_path(self) -> Path | None:
         """Path of the shipped safetensors file, or None when this entry ships no weights."""
@@ -64,6 +66,7 @@ def register_model(
     task: str,
     weights: str | None = None,
     description: str = "",
+    role: str = "enhancer",
     **defaults: Any,
 ) -> ModelEntry:
     """Register ``factory`` under ``name`` with default keyword arguments (and shipped weights, if any)."""
@@ -72,7 +75,11 @@ def register_model(
     if name in _REGISTRY:
         raise ValueError(f"model name {name!r} is already registered")
     doc = (factory.__doc__ or "").strip().splitlines()
-    entry = ModelEntry(name, factory, task, dict(defaults), weights, description or (doc[0] if doc else ""))
+    if role not in ("enhancer", "discriminator"):
+        raise ValueError(f"unknown role {role!r}; expected 'enhancer' or 'discriminator'")
+    entry = ModelEntry(
+        name, factory, task, dict(defaults), weights, description or (doc[0] if doc else ""), role
+    )
     _REGISTRY[name] = entry
     return entry
 

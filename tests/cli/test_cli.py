@@ -189,6 +189,7 @@ def test_eval_size_mismatch_is_one_line_error(hr_dir, tmp_path):
         ),
         (["enhance", "{tmp}/missing.png", "-o", "{tmp}/o", "--model", "bicubic"], "missing.png"),
         (["eval", "--model", "bicubic", "--target", "{gray}", "--degrade", "blur:3"], "unknown degradation"),
+        (["enhance", "{gray}", "-o", "{tmp}/o", "--model", "adl-discriminator"], "for GAN training"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
@@ -200,3 +201,13 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_eval_gives_classical_denoisers_the_known_noise_level(tmp_path):
+    out = tmp_path / "wavelet.json"
+    result = invoke("eval", "--model", "wavelet", "--target", GRAY, "--degrade", "awgn:25", "--json", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["settings"]["noise_sigma_given"] == 25.0
+    # Sigma-25 noise leaves about 20.2 dB; the wavelet baseline must clearly denoise.
+    assert report["metrics"]["psnr"]["mean"] > 24.0

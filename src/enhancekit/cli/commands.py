@@ -14,7 +14,7 @@ from rich.table import Table
 
 from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
-from enhancekit.data.degradations import imresize, parse_degradation
+from enhancekit.data.degradations import GaussianNoise, imresize, parse_degradation
 from enhancekit.data.io import list_inputs, pair_by_stem, read_image, write_image
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
@@ -94,7 +94,7 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
         scores = "\n".join(f"{k}: {v}" for k, v in headline.items())
         table.add_row(
             name,
-            entry.task,
+            entry.task if entry.role == "enhancer" else f"{entry.task} ({entry.role})",
             f"{params:,}" if params else "-",
             "shipped" if entry.weights else "-",
             scores or "-",
@@ -201,7 +201,9 @@ def evaluate(
             first_input, first_target = pair_by_stem(input_files, target_files)[0]
             ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
             scale = max(1, round(ratio))
-    _, net = build_model(model, weights=weights, scale=scale)
+    # A synthetic noise level is known: classical denoisers get it instead of estimating it.
+    noise_sigma = degradation.sigma_255 if isinstance(degradation, GaussianNoise) else None
+    _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
     if degradation is not None and degradation.scale != model_scale:
         raise EnhanceKitError(
@@ -225,6 +227,7 @@ def evaluate(
         "crop": crop,
         "scale": model_scale,
         "weights": str(weights) if weights else None,
+        "noise_sigma_given": noise_sigma if noise_sigma is not None and "sigma" in entry.defaults else None,
         "tile": tile,
         "tile_overlap": tile_overlap,
         "tta": tta,

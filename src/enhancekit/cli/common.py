@@ -16,9 +16,14 @@ def has_free_scale(entry: ModelEntry) -> bool:
     return "scale" in entry.defaults and entry.weights is None
 
 
-def build_model(name: str, *, weights: Path | None, scale: int | None) -> tuple[ModelEntry, nn.Module]:
-    """The registered model ``name`` with optional weights; ``scale`` applies to free-scale models only."""
+def build_model(
+    name: str, *, weights: Path | None, scale: int | None, noise_sigma: float | None = None
+) -> tuple[ModelEntry, nn.Module]:
+    """The registered model ``name`` with optional weights; ``scale`` applies to free-scale models only,
+    ``noise_sigma`` (0-255) to models that take the noise level (classical denoisers), others ignore it."""
     entry = get_model_entry(name)
+    if entry.role != "enhancer":
+        raise EnhanceKitError(f"{name} is a {entry.role} for GAN training; it does not enhance images")
     kwargs = {}
     if scale is not None:
         if not has_free_scale(entry):
@@ -27,6 +32,8 @@ def build_model(name: str, *, weights: Path | None, scale: int | None) -> tuple[
                 raise EnhanceKitError(f"model {name} works at scale {fixed}, not {scale}")
         else:
             kwargs["scale"] = scale
+    if noise_sigma is not None and "sigma" in entry.defaults:
+        kwargs["sigma"] = noise_sigma
     return entry, create_model(name, weights=weights, **kwargs)
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
+from enhancekit.losses.adl import HistogramLoss, PyramidTexturalLoss
 from enhancekit.losses.perceptual import PerceptualLoss
 from enhancekit.losses.pixel import CharbonnierLoss
 from enhancekit.losses.ssim import SSIMLoss
@@ -30,6 +31,8 @@ LOSS_TERMS: dict[str, Callable[..., nn.Module]] = {
     "charbonnier": CharbonnierLoss,
     "ssim": SSIMLoss,
     "vgg": PerceptualLoss,
+    "pyramid": PyramidTexturalLoss,
+    "histogram": HistogramLoss,
 }
 
 SQUASHES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
