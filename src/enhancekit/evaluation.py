@@ -23,6 +23,8 @@ from enhancekit.metrics import Metric
 
 def quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
     """Clip to [0, 1] and round to the levels of ``bit_depth`` bits, as saving the image would."""
+    if not np.isfinite(pixels).all():
+        raise EnhanceKitError("the model's output holds NaN or infinite values (diverged weights?)")
     return to_float(from_float(pixels, bit_depth))
 
 

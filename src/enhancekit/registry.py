@@ -169,7 +169,7 @@ def create_model(
     params = {**entry.defaults, **card_args, **kwargs}
     try:
         model = entry.factory(**params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise EnhanceKitError(f"bad arguments for model {name!r}: {exc}") from exc
     if weights is not None:
         load_weights(model, weights)

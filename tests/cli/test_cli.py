@@ -211,3 +211,28 @@ def test_eval_gives_classical_denoisers_the_known_noise_level(tmp_path):
     assert report["settings"]["noise_sigma_given"] == 25.0
     # Sigma-25 noise leaves about 20.2 dB; the wavelet baseline must clearly denoise.
     assert report["metrics"]["psnr"]["mean"] > 24.0
+
+
+def test_eval_save_with_paired_folders(hr_dir, tmp_path):
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for name in ("baby.png", "butterfly.png"):  # same names as the targets, as paired folders often are
+        Image.open(SR / name.replace(".png", "x3.png")).save(lr_dir / name)
+    result = invoke(
+        "eval", "--model", "bicubic", "--target", hr_dir, "--input", lr_dir, "--save", tmp_path / "s"
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s" / "baby.png").is_file()
+
+
+def test_bad_values_are_user_errors(tmp_path):
+    import tifffile
+
+    bad = np.full((8, 8), np.nan, dtype=np.float32)
+    tifffile.imwrite(tmp_path / "nan.tif", bad)
+    result = invoke("enhance", tmp_path / "nan.tif", "-o", tmp_path / "out", "--model", "bicubic")
+    assert result.exit_code == 1 and "NaN" in result.output
+    result = invoke(
+        "enhance", GRAY / "test_001.png", "-o", tmp_path / "out", "--model", "bicubic", "--scale", "0"
+    )
+    assert result.exit_code == 2  # rejected by the option's range

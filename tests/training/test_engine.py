@@ -18,7 +18,7 @@ from enhancekit.losses import CompositeLoss
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.metrics import parse_metrics
 from enhancekit.training.config import load_config
-from enhancekit.training.runner import build_dataloaders, train
+from enhancekit.training.runner import build_dataloaders, build_task, train
 from enhancekit.training.tasks import AdversarialTask
 
 GRAY = Path(__file__).parents[1] / "data" / "gray"
@@ -71,6 +71,9 @@ def test_recipe_trains_and_exports(tmp_path):
         torch.testing.assert_close(value, best[f"model.{key}"])
     create_model("dncnn", depth=3, width=32, weights=out / "model.safetensors")
     assert any((out / "logs").glob("events.out.tfevents.*"))
+    # A finished run is never overwritten by accident.
+    with pytest.raises(EnhanceKitError, match="finished run"):
+        train(load_config(_recipe(tmp_path)))
 
 
 def test_resume_continues_the_epoch_count(tmp_path):
@@ -111,6 +114,11 @@ def test_config_errors_are_user_errors(tmp_path):
         load_config(_recipe(tmp_path), ["trainer.max_epochs"])
     with pytest.raises(EnhanceKitError, match="unknown model"):
         train(load_config(_recipe(tmp_path), ["model.name=nope"]))
+    with pytest.raises(EnhanceKitError, match="needs validation data"):
+        build_task(load_config(_recipe(tmp_path), ["data.val=null"]))
+    # A recipe may leave the model's arguments at their defaults.
+    task, _ = build_task(load_config(_recipe(tmp_path), ["model.args=null", "scheduler.name=none"]))
+    assert task.model.body[0].out_channels == 64
 
 
 def _quiet_trainer(max_epochs: int) -> L.Trainer:

@@ -47,7 +47,7 @@ TtaOpt = Annotated[bool, typer.Option("--tta", help="x8 geometric self-ensemble 
 BackendOpt = Annotated[
     str, typer.Option(help="torch | onnxruntime (CPU; exported once and cached, faster on many CPUs).")
 ]
-ScaleOpt = Annotated[int | None, typer.Option(help="Scale of a free-scale model such as bicubic.")]
+ScaleOpt = Annotated[int | None, typer.Option(min=1, help="Scale of a free-scale model such as bicubic.")]
 ColorOpt = Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")]
 CropOpt = Annotated[
     int | None, typer.Option(help="Border pixels excluded from metrics (default: SR crops scale).")
@@ -146,7 +146,7 @@ def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int) -> str | 
             # Alpha is not enhanced, only brought to the output size.
             peak = float(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "ui" else 1.0
             resized = np.clip(imresize(alpha.astype(np.float32) / peak, scale=factor), 0, 1) * peak
-            alpha = np.rint(resized).astype(alpha.dtype)
+            alpha = (np.rint(resized) if alpha.dtype.kind in "ui" else resized).astype(alpha.dtype)
         write_image(
             output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=image.metadata
         )
@@ -213,7 +213,9 @@ def evaluate(
     color = color or defaults.color
     crop = crop if crop is not None else (model_scale if defaults.crop_is_scale else 0)
     if save is not None:
-        guard_output_dir(save, [*target_files, *(input_files or [])])
+        guard_output_dir(save, target_files)
+        if input_files and save.resolve() == input_files[0].parent.resolve():
+            raise EnhanceKitError(f"--save folder {save} holds the inputs; choose another folder")
     pairs = (
         degraded_pairs(target_files, degradation)
         if degradation is not None

@@ -245,6 +245,8 @@ def read_image(path: str | Path) -> ImageData:
             samples, metadata, orientation = _read_pillow_image(path)
     except _DECODE_ERRORS as exc:
         raise EnhanceKitError(f"cannot read image {path}: {_reason(exc)}") from exc
+    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        raise EnhanceKitError(f"cannot read image {path}: it holds NaN or infinite samples")
     return _image_data(path, samples, metadata, orientation)
 
 
@@ -276,6 +278,8 @@ def write_image(
     extension = _extension(path)
     if extension not in IMAGE_EXTENSIONS:
         raise _extension_error("write image", path, IMAGE_EXTENSIONS)
+    if not np.isfinite(np.asarray(pixels, dtype=np.float64)).all():
+        raise EnhanceKitError(f"cannot write image {path}: it holds NaN or infinite values")
     samples = _samples_to_write(pixels, alpha, bit_depth)
     problem = _unsupported_output(extension, bit_depth, alpha is not None)
     if problem:

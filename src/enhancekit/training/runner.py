@@ -32,7 +32,7 @@ from enhancekit.errors import EnhanceKitError
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.losses.composite import CompositeLoss
 from enhancekit.metrics import METRICS, parse_metrics
-from enhancekit.registry import count_parameters, create_model, get_model_entry
+from enhancekit.registry import count_parameters, create_model, get_model_entry, weights_card_args
 from enhancekit.tasks import TASK_DEFAULTS
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
 
@@ -47,9 +47,16 @@ def _git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _model_args(spec: DictConfig) -> dict[str, Any]:
+    """The constructor arguments a model spec resolves to, including those recorded with its initial
+    weights, so the exported card describes the network completely."""
+    args = OmegaConf.to_container(spec.args, resolve=True) if spec.get("args") is not None else {}
+    weights = spec.get("weights")
+    return {**weights_card_args(spec.name, weights), **args} if weights else args
+
+
 def _build_model(spec: DictConfig) -> torch.nn.Module:
-    args = OmegaConf.to_container(spec.args or {}, resolve=True)
-    return create_model(spec.name, pretrained=False, weights=spec.get("weights"), **args).train()
+    return create_model(spec.name, pretrained=False, weights=spec.get("weights"), **_model_args(spec)).train()
 
 
 def _loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int) -> DataLoader:
@@ -76,6 +83,10 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     color = config.val.color or defaults.color
     crop = config.val.crop if config.val.crop is not None else (scale if defaults.crop_is_scale else 0)
     scheduler = OmegaConf.to_container(config.scheduler, resolve=True)
+    scheduled = scheduler.get("name", "none") != "none"
+    if config.data.val is None and (scheduler.get("name") == "plateau" or (scheduled and config.adversarial)):
+        # Plateau schedules read the validation score, and GAN schedules step at the end of validation.
+        raise EnhanceKitError("this scheduler needs validation data (data.val)")
     if scheduler.get("name") == "plateau":
         scheduler.setdefault("mode", "max" if METRICS[monitor].higher_is_better else "min")
     common: dict[str, Any] = {
@@ -143,6 +154,10 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         raise EnhanceKitError(f"checkpoint not found: {resume}")
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     output_dir = Path(config.output_dir)
+    if resume is None and (output_dir / "model.safetensors").exists():
+        raise EnhanceKitError(
+            f"{output_dir} already holds a finished run; set another output_dir (--set name=...) or --resume"
+        )
     task, task_name = build_task(config)
     train_loader, val_loader = build_dataloaders(config, task.model)
     monitor = f"val/{config.val.monitor}"
@@ -214,7 +229,7 @@ def _export(
     best_score = checkpoint.best_model_score
     card = {
         "model": config.model.name,
-        "args": OmegaConf.to_container(config.model.args, resolve=True),
+        "args": _model_args(config.model),
         "task": task_name,
         "parameters": count_parameters(task.model),
         "recipe": OmegaConf.to_container(config, resolve=True),
