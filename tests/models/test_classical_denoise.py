@@ -73,7 +73,8 @@ def test_registered_as_whole_image_denoisers():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_rejects_a_non_positive_sigma(name):
-    with pytest.raises(ValueError, match="sigma"):
+    # Bad constructor values reach the user as one-line errors through the registry.
+    with pytest.raises(EnhanceKitError, match="sigma"):
         create_model(name, sigma=0)
 
 
