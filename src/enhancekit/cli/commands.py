@@ -50,7 +50,7 @@ BackendOpt = Annotated[
 ScaleOpt = Annotated[int | None, typer.Option(min=1, help="Scale of a free-scale model such as bicubic.")]
 ColorOpt = Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")]
 CropOpt = Annotated[
-    int | None, typer.Option(help="Border pixels excluded from metrics (default: SR crops scale).")
+    int | None, typer.Option(min=0, help="Border pixels excluded from metrics (default: SR crops scale).")
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON to this file.")]
 
@@ -327,6 +327,8 @@ def export(
 
     if format != "onnx":
         raise EnhanceKitError(f"unknown export format {format!r}; available: onnx")
+    if weights is not None and output.resolve() == weights.resolve():
+        raise EnhanceKitError(f"output {output} is the weights file; choose another file")
     _, net = build_model(model, weights=weights, scale=scale)
     max_error = export_onnx(net, output, size=size)
     console.print(f"wrote {output} (ONNX Runtime vs torch: max abs difference {max_error:.2e})")
