@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from rich.table import Table
 from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import GaussianNoise, imresize, parse_degradation
-from enhancekit.data.io import list_inputs, pair_by_stem, read_image, write_image
+from enhancekit.data.io import atomic_output, list_inputs, pair_by_stem, read_image, write_image
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
@@ -57,10 +56,8 @@ JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores a
 
 def write_json(path: Path, payload: dict) -> None:
     """Write a JSON report atomically (a failed run never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    with atomic_output(path) as handle:
+        handle.write(json.dumps(payload, indent=2).encode())
 
 
 def _enhancer(

@@ -286,7 +286,7 @@ def write_image(
         raise EnhanceKitError(f"cannot write image {path}: {problem}")
     metadata = metadata or {}
     try:
-        with _atomic_output(path) as handle:
+        with atomic_output(path) as handle:
             if extension in _TIFF_EXTENSIONS:
                 _write_tiff_image(handle, samples, metadata)
             elif bit_depth == 16:
@@ -371,7 +371,7 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
     # A scaled integer NIfTI needs nibabel to choose the new scaling from float data; all else is cast here.
     data = np.asarray(volume) if like is None or scaled else _restore_dtype(volume, like.dtype)
     try:
-        with _atomic_output(path) as handle:
+        with atomic_output(path) as handle:
             if extension in _NIFTI_EXTENSIONS:
                 dtype = like.dtype if like is not None else data.dtype
                 raw = _nifti_bytes(data, dtype, affine, header)
@@ -519,7 +519,7 @@ def _is_volume_tiff(tif: tifffile.TiffFile) -> bool:
 
 
 @contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Yield a file that replaces ``path`` only once everything was written (removed on any failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Hidden, random name in the same folder: os.replace must not cross file systems, and listings skip it.

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 import enhancekit
 from enhancekit.data.datasets import build_paired_dataset
+from enhancekit.data.io import atomic_output
 from enhancekit.errors import EnhanceKitError
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.losses.composite import CompositeLoss
@@ -246,4 +247,5 @@ def _export(
         if best_score is not None
         else {},
     }
-    (output_dir / "model.json").write_text(json.dumps(card, indent=2))
+    with atomic_output(output_dir / "model.json") as handle:
+        handle.write(json.dumps(card, indent=2).encode())
