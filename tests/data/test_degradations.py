@@ -127,9 +127,23 @@ def test_parse_awgn(butterfly: np.ndarray) -> None:
     np.testing.assert_array_equal(deg(butterfly), add_gaussian_noise(butterfly, 15, seed=0))
 
 
+def test_blind_awgn_draws_a_sigma_per_image_from_the_range() -> None:
+    deg = parse_degradation("awgn:0-55")
+    assert isinstance(deg, GaussianNoise) and deg.blind
+    flat = np.full((64, 64, 1), 0.5, np.float32)
+    stds = [float((deg(flat, rng=np.random.default_rng(i)) - flat).std() * 255) for i in range(200)]
+    # Uniform on [0, 55]: spread over the whole range, mean near 27.5.
+    assert min(stds) < 5 and max(stds) > 50 and 24 < np.mean(stds) < 31
+    # Without an rng the draw is the degradation's seed: reproducible, as evaluation needs.
+    np.testing.assert_array_equal(deg(flat), deg(flat))
+
+
 @pytest.mark.parametrize(
     "spec",
-    ["", "bicubic", "bicubic:", "bicubic:x", "bicubic:2.5", "bicubic:1", "awgn:-5", "awgn:nan", "blur:2"],
+    [
+        "", "bicubic", "bicubic:", "bicubic:x", "bicubic:2.5", "bicubic:1", "awgn:-5", "awgn:nan", "blur:2",
+        "awgn:0", "awgn:30-10", "awgn:5-inf",
+    ],
 )
 def test_parse_rejects_junk(spec: str) -> None:
     with pytest.raises(EnhanceKitError, match="bicubic:K"):

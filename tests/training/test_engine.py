@@ -212,3 +212,60 @@ def test_adversarial_gradient_reaches_the_generator(tmp_path):
     assert trainer.callback_metrics["train/d_loss"] > 0
     # The step schedule (x0.5) stepped once per epoch, twice, for both optimisers.
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([2.5e-4, 2.5e-4])
+
+
+def _tiny_adl_recipe(tmp_path: Path, **extra) -> Path:
+    return _recipe(
+        tmp_path,
+        model={"name": "adl", "args": {"filters": [8, 8, 12, 16]}},
+        loss=[
+            {"name": "l1", "weight": 1.0},
+            {"name": "pyramid", "weight": 0.1},
+            {"name": "histogram", "weight": 0.1},
+        ],
+        loss_scales=[1.0, 0.5, 0.25],
+        **extra,
+    )
+
+
+def test_deep_supervision_trains_every_output_head(tmp_path):
+    config = load_config(_tiny_adl_recipe(tmp_path))
+    task, _ = build_task(config)
+    inputs, targets = next(iter(build_dataloaders(config, task.model)[0]))
+    output, total, parts = task.supervised_loss(inputs, targets)
+    assert output.shape == targets.shape
+    # One set of terms per scale, the coarser ones against the pooled target.
+    assert {"l1", "l1@x1/2", "l1@x1/4", "histogram@x1/4"} <= set(parts)
+    total.backward()
+    for head in task.model.heads:
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head[-1].parameters())
+    # Without loss_scales only the full-resolution head learns.
+    plain, _ = build_task(load_config(_tiny_adl_recipe(tmp_path), ["loss_scales=null"]))
+    plain.supervised_loss(inputs, targets)[1].backward()
+    assert all(p.grad is None for p in plain.model.heads[2].parameters())
+
+
+def test_loss_scales_need_a_multiscale_model(tmp_path):
+    with pytest.raises(EnhanceKitError, match="multi-scale outputs"):
+        build_task(load_config(_recipe(tmp_path), ["loss_scales=[1.0,0.5]"]))
+    with pytest.raises(EnhanceKitError, match="non-negative"):
+        build_task(load_config(_tiny_adl_recipe(tmp_path), ["loss_scales=[0.0]"]))
+
+
+def test_adl_recipe_with_its_discriminator_trains_end_to_end(tmp_path):
+    adversarial = {
+        "discriminator": {"name": "adl-discriminator", "args": {"filters": [8, 8, 12, 16]}},
+        "loss": "vanilla",
+        "weight": 0.01,
+        "warmup_epochs": 1,
+        "discriminator_warmup_epochs": 1,
+    }
+    recipe = _tiny_adl_recipe(tmp_path, adversarial=adversarial)
+    overrides = ["trainer.max_epochs=3", "data.train.repeat=4", "trainer.log_every_n_steps=1"]
+    out = train(load_config(recipe, overrides))
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
+    logged = {key for row in rows for key, value in row.items() if value}
+    assert {"train/d_loss", "train/adversarial", "train/pyramid@x1/2", "val/psnr"} <= logged
+    card = json.loads((out / "model.json").read_text())
+    assert card["model"] == "adl" and card["args"]["filters"] == [8, 8, 12, 16]
+    create_model("adl", weights=out / "model.safetensors")

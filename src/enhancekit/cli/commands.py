@@ -199,7 +199,8 @@ def evaluate(
             ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
             scale = max(1, round(ratio))
     # A synthetic noise level is known: classical denoisers get it instead of estimating it.
-    noise_sigma = degradation.sigma_255 if isinstance(degradation, GaussianNoise) else None
+    known = isinstance(degradation, GaussianNoise) and not degradation.blind
+    noise_sigma = degradation.sigma_255 if known else None
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
     if degradation is not None and degradation.scale != model_scale:

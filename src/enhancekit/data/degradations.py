@@ -280,32 +280,51 @@ class BicubicDownscale(Degradation):
 
 
 class GaussianNoise(Degradation):
-    """Additive white Gaussian noise with sigma on the 0-255 scale and a fixed seed (unclipped)."""
+    """Additive white Gaussian noise with sigma on the 0-255 scale and a fixed seed (unclipped).
+
+    With ``sigma_max`` the noise is blind: each image gets a sigma drawn uniformly from
+    ``[sigma_255, sigma_max]`` (``awgn:0-55`` trains a blind denoiser, as DnCNN-B and ADL do).
+    """
 
     name = "awgn"
     scale = 1
 
-    def __init__(self, sigma_255: float, seed: int = 0) -> None:
-        if not (math.isfinite(sigma_255) and sigma_255 > 0):
+    def __init__(self, sigma_255: float, seed: int = 0, sigma_max: float | None = None) -> None:
+        low_ok = math.isfinite(sigma_255) and (sigma_255 >= 0 if sigma_max is not None else sigma_255 > 0)
+        if not low_ok:
             raise EnhanceKitError(f"awgn sigma must be a positive number, got {sigma_255}")
+        if sigma_max is not None and not (math.isfinite(sigma_max) and sigma_max > sigma_255):
+            raise EnhanceKitError(f"awgn sigma range {sigma_255}-{sigma_max} must increase")
         self.sigma_255 = sigma_255
+        self.sigma_max = sigma_max
         self.seed = seed
+
+    @property
+    def blind(self) -> bool:
+        return self.sigma_max is not None
 
     @classmethod
     def from_arg(cls, arg: str) -> GaussianNoise:
-        return cls(float(arg))
+        low, dash, high = arg.partition("-")
+        return cls(float(low), sigma_max=float(high) if dash else None)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        return add_gaussian_noise(image, self.sigma_255, self.seed, rng=rng)
+        rng = rng if rng is not None else np.random.default_rng(self.seed)
+        sigma = self.sigma_255 if self.sigma_max is None else float(rng.uniform(self.sigma_255, self.sigma_max))
+        return add_gaussian_noise(image, sigma, rng=rng)
 
     def __repr__(self) -> str:
-        return f"GaussianNoise(sigma_255={self.sigma_255}, seed={self.seed})"
+        sigma = self.sigma_255 if self.sigma_max is None else f"{self.sigma_255}-{self.sigma_max}"
+        return f"GaussianNoise(sigma_255={sigma}, seed={self.seed})"
 
 
 #: spec name -> degradation class; add a class here to make a new ``name:arg`` spec available.
 DEGRADATIONS: dict[str, type[Degradation]] = {cls.name: cls for cls in (BicubicDownscale, GaussianNoise)}
 
-_ACCEPTED = "bicubic:K (integer factor K >= 2) or awgn:S (noise sigma S > 0 on the 0-255 scale)"
+_ACCEPTED = (
+    "bicubic:K (integer factor K >= 2), awgn:S (noise sigma S > 0 on the 0-255 scale) or awgn:A-B "
+    "(blind: sigma drawn from A..B per image)"
+)
 
 
 def parse_degradation(spec: str) -> Degradation:

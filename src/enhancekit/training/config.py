@@ -29,6 +29,8 @@ DEFAULTS: dict = {
         "num_workers": 0,
     },
     "loss": [{"name": "l1", "weight": 1.0}],
+    # Deep supervision for multi-scale models (ADL): the loss weight of each output scale, finest first.
+    "loss_scales": None,
     "optimizer": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0},
     # scheduler: none | plateau {factor, patience, min_lr} | linear_decay {start_epoch}
     #            | step {step_size, gamma}

@@ -97,6 +97,7 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
         "color": color,
         "crop": int(crop),
         "monitor": monitor,
+        "loss_scales": None if config.loss_scales is None else list(config.loss_scales),
     }
     loss = CompositeLoss(OmegaConf.to_container(config.loss, resolve=True))
     if config.adversarial is None:

@@ -6,14 +6,17 @@ the monitored score is the one ``enhancekit eval`` reports.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from enhancekit.errors import EnhanceKitError
 from enhancekit.inference.engine import pad_to_multiple
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.losses.composite import CompositeLoss
@@ -28,8 +31,36 @@ def forward_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y[..., : x.shape[-2] * scale, : x.shape[-1] * scale]
 
 
+def check_loss_scales(model: nn.Module, loss_scales: Sequence[float] | None) -> list[float] | None:
+    """Validated per-scale loss weights (finest first) for a model with multi-scale outputs, or None."""
+    if loss_scales is None:
+        return None
+    weights = [float(w) for w in loss_scales]
+    if not weights or any(w < 0 for w in weights) or not any(weights):
+        raise EnhanceKitError(f"loss_scales must be non-negative weights, not all zero; got {weights}")
+    if "all_scales" not in inspect.signature(model.forward).parameters:
+        raise EnhanceKitError(
+            f"loss_scales needs a model with multi-scale outputs (forward(x, all_scales=True)); "
+            f"{type(model).__name__} has one output"
+        )
+    return weights
+
+
+def downsample_like(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """``target`` average-pooled to ``output``'s spatial size (a power-of-two reduction), 2D or 3D."""
+    if target.shape[2:] == output.shape[2:]:
+        return target
+    factor = target.shape[-1] // output.shape[-1]
+    pool = F.avg_pool2d if target.dim() == 4 else F.avg_pool3d
+    return pool(target, factor)[(..., *(slice(0, n) for n in output.shape[2:]))]
+
+
 class RestorationTask(L.LightningModule):
-    """Supervised image-to-image training of ``model`` on (input, target) batches with a composite loss."""
+    """Supervised image-to-image training of ``model`` on (input, target) batches with a composite loss.
+
+    With ``loss_scales`` (ADL's deep supervision) the model returns outputs at x1, x1/2, x1/4, ...; each is
+    compared with the target average-pooled to its size, and the loss is the weighted sum over scales.
+    """
 
     def __init__(
         self,
@@ -42,10 +73,12 @@ class RestorationTask(L.LightningModule):
         color: str = "rgb",
         crop: int = 0,
         monitor: str = "psnr",
+        loss_scales: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
+        self.loss_scales = check_loss_scales(model, loss_scales)
         self.optimizer_spec = dict(optimizer)
         self.scheduler_spec = dict(scheduler)
         self.metrics = list(metrics)
@@ -56,9 +89,31 @@ class RestorationTask(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def supervised_loss(
+        self, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The full-resolution output, the loss and its parts (per scale when ``loss_scales`` is set)."""
+        if self.loss_scales is None:
+            outputs = self.model(inputs)
+            total, parts = self.loss(outputs, targets)
+            return outputs, total, dict(parts)
+        scaled = self.model(inputs, all_scales=True)
+        if len(scaled) < len(self.loss_scales):
+            raise EnhanceKitError(
+                f"loss_scales has {len(self.loss_scales)} weights, the model gives {len(scaled)} outputs"
+            )
+        total = scaled[0].new_zeros(())
+        parts: dict[str, torch.Tensor] = {}
+        for level, (weight, output) in enumerate(zip(self.loss_scales, scaled, strict=False)):
+            value, level_parts = self.loss(output, downsample_like(targets, output))
+            total = total + weight * value
+            suffix = f"@x1/{2**level}" if level else ""
+            parts.update({f"{name}{suffix}": v for name, v in level_parts.items()})
+        return scaled[0], total, parts
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
-        total, parts = self.loss(self.model(inputs), targets)
+        _, total, parts = self.supervised_loss(inputs, targets)
         self._log_train(total, parts, inputs.shape[0])
         return total
 
@@ -148,8 +203,11 @@ class AdversarialTask(RestorationTask):
         inputs, targets = batch
         opt_g, opt_d = self.optimizers()
         phase = self.phase
-        with torch.set_grad_enabled(phase != "discriminator"):
-            outputs = self.model(inputs)
+        if phase == "discriminator":
+            with torch.no_grad():
+                outputs = self.model(inputs)
+        else:
+            outputs, total, parts = self.supervised_loss(inputs, targets)
 
         if phase != "generator":
             d_loss = self.adversarial_loss.discriminator(
@@ -162,8 +220,6 @@ class AdversarialTask(RestorationTask):
             if phase == "discriminator":
                 return d_loss.detach()
 
-        total, parts = self.loss(outputs, targets)
-        parts = dict(parts)
         if phase == "adversarial":
             real_logits = None
             if self.adversarial_loss.kind.startswith("relativistic"):
