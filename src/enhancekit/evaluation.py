@@ -16,7 +16,17 @@ from typing import Any
 import numpy as np
 
 from enhancekit.data.degradations import Degradation, crop_to_multiple
-from enhancekit.data.io import ImageData, from_float, list_inputs, pair_by_stem, read_image, to_float
+from enhancekit.data.io import (
+    ImageData,
+    VolumeData,
+    from_float,
+    is_volume_file,
+    list_inputs,
+    pair_by_stem,
+    read_image,
+    read_volume,
+    to_float,
+)
 from enhancekit.errors import EnhanceKitError
 from enhancekit.metrics import Metric
 
@@ -101,6 +111,32 @@ def degraded_pairs(
             ImageData(pixels=source, alpha=None, bit_depth=image.bit_depth, mode=image.mode, metadata={}),
             target,
         )
+
+
+def degraded_volume_pairs(
+    targets: Sequence[Path], degradation: Degradation
+) -> Iterator[tuple[str, VolumeData, np.ndarray, np.ndarray]]:
+    """(name, volume, degraded, clean) for 3D volume files, on the volume's [0, 1] normalised scale."""
+    if degradation.scale != 1:
+        raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
+    for path in targets:
+        volume = read_volume(path)
+        if volume.voxels.ndim != 3:
+            raise EnhanceKitError(f"{path.name}: expected a 3D volume, got shape {volume.voxels.shape}")
+        clean = volume.normalized()
+        yield path.name, volume, np.asarray(degradation(clean), np.float32), clean
+
+
+def holds_volumes(path: Path) -> bool:
+    """Whether ``path`` is a volume file, or a folder with volumes and no 2D images."""
+    if path.is_file():
+        return is_volume_file(path)
+    try:
+        list_inputs([path])
+    except EnhanceKitError:
+        list_inputs([path], volumes=True)  # raises when the folder holds neither
+        return True
+    return False
 
 
 def folder_pairs(

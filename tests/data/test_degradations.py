@@ -141,8 +141,18 @@ def test_blind_awgn_draws_a_sigma_per_image_from_the_range() -> None:
 @pytest.mark.parametrize(
     "spec",
     [
-        "", "bicubic", "bicubic:", "bicubic:x", "bicubic:2.5", "bicubic:1", "awgn:-5", "awgn:nan", "blur:2",
-        "awgn:0", "awgn:30-10", "awgn:5-inf",
+        "",
+        "bicubic",
+        "bicubic:",
+        "bicubic:x",
+        "bicubic:2.5",
+        "bicubic:1",
+        "awgn:-5",
+        "awgn:nan",
+        "blur:2",
+        "awgn:0",
+        "awgn:30-10",
+        "awgn:5-inf",
     ],
 )
 def test_parse_rejects_junk(spec: str) -> None:

@@ -64,3 +64,20 @@ def test_errors_are_user_errors(baby):
         ssim(baby[:8, :8], baby[:8, :8], crop=4)
     with pytest.raises(EnhanceKitError, match="unknown metric"):
         parse_metrics("psnr,lpips")
+
+
+def test_volume_ssim_matches_scikit_image_in_3d():
+    from skimage.metrics import structural_similarity
+
+    from enhancekit.metrics import ssim_volume
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((14, 24, 20))
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    expected = structural_similarity(
+        noisy, clean, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+    )
+    assert ssim_volume(noisy, clean) == pytest.approx(expected, abs=1e-6)
+    assert ssim_volume(clean, clean) == pytest.approx(1.0)
+    with pytest.raises(EnhanceKitError, match="11-wide"):
+        ssim_volume(clean[:8], clean[:8])

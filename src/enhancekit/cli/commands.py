@@ -14,17 +14,29 @@ from rich.table import Table
 from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import GaussianNoise, imresize, parse_degradation
-from enhancekit.data.io import atomic_output, list_inputs, pair_by_stem, read_image, write_image
+from enhancekit.data.io import (
+    atomic_output,
+    is_volume_file,
+    list_inputs,
+    pair_by_stem,
+    read_image,
+    read_volume,
+    write_image,
+    write_volume,
+)
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
     degraded_pairs,
+    degraded_volume_pairs,
     folder_pairs,
+    holds_volumes,
     match_target,
     measure,
     quantize,
     score_files,
 )
+from enhancekit.inference.volumes import enhance_volume, slice_axis
 from enhancekit.metrics import parse_metrics
 from enhancekit.registry import count_parameters, create_model, get_model_entry, list_models
 from enhancekit.tasks import TASK_DEFAULTS
@@ -101,7 +113,9 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
 
 
 def enhance(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image or volume files and/or folders (volumes with 3D models).")
+    ],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Folder for the results.")],
     model: ModelOpt,
     weights: WeightsOpt = None,
@@ -112,10 +126,13 @@ def enhance(
     scale: ScaleOpt = None,
     backend: BackendOpt = "torch",
 ) -> None:
-    """Enhance images; results keep each input's name, bit depth, mode and alpha."""
-    files = list_inputs(inputs)
-    guard_output_dir(output_dir, files)
+    """Enhance images (results keep each input's name, bit depth, mode and alpha) or volumes (NIfTI, TIFF
+    stacks, .npy/.npz: slice by slice with 2D models, in 3D windows with 3D models; dtype, affine and header
+    kept)."""
     _, net = build_model(model, weights=weights, scale=scale)
+    # 2D models take image folders, and volume folders slice by slice.
+    files = [f for path in inputs for f in list_inputs([path], volumes=is_3d(net) or holds_volumes(path))]
+    guard_output_dir(output_dir, files)
     factor = int(getattr(net, "scale", 1))
     failures = []
     with progress_bars() as progress:
@@ -123,7 +140,7 @@ def enhance(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
-            failure = _enhance_file(enhancer, path, output_dir, factor)
+            failure = _enhance_file(enhancer, path, output_dir, factor, tile_progress(progress))
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
@@ -133,9 +150,24 @@ def enhance(
         raise typer.Exit(1)
 
 
-def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int) -> str | None:
+def is_3d(net) -> bool:
+    return getattr(net, "spatial_dims", 2) == 3
+
+
+def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice) -> str | None:
     """Enhance one file into ``output_dir``; a user error is returned as its message, not raised."""
     try:
+        if enhancer.spatial_dims == 3 or is_volume_file(path):
+            volume = read_volume(path)
+            voxels = enhance_volume(
+                enhancer,
+                volume.normalized(),
+                spatial_dims=enhancer.spatial_dims,
+                axis=slice_axis(volume),
+                on_slice=on_slice,
+            )
+            write_volume(output_dir / path.name, volume.from_normalized(voxels))
+            return None
         image = read_image(path)
         output = enhancer(image.pixels)
         alpha = image.alpha
@@ -174,9 +206,25 @@ def evaluate(
     tta: TtaOpt = False,
     backend: BackendOpt = "torch",
 ) -> None:
-    """Run a model on inputs (or degraded targets) and score the outputs against the targets."""
+    """Run a model on inputs (or degraded targets) and score the outputs against the targets.
+
+    Volumes (a 3D model, or a target folder of volumes) are scored in 3D against noisy copies (--degrade
+    awgn:S); 2D models run on them slice by slice."""
     entry = get_model_entry(model)
     defaults = TASK_DEFAULTS[entry.task]
+    if entry.defaults.get("spatial_dims") == 3 or holds_volumes(target):
+        if input is not None or degrade is None:
+            raise EnhanceKitError("volumes are evaluated with --degrade awgn:S (no --input folder)")
+        settings = {"target": str(target), "weights": str(weights) if weights else None, "tile": tile}
+        options = {
+            "device": device,
+            "tile": tile,
+            "tile_overlap": tile_overlap,
+            "tta": tta,
+            "backend": backend,
+        }
+        _evaluate_volumes(model, target, degrade, metrics, weights, save, json_path, settings, options)
+        return
     measured = parse_metrics(metrics)
     target_files = list_inputs([target])
     input_files = list_inputs([input]) if input is not None else None
@@ -245,6 +293,50 @@ def evaluate(
             if save is not None:
                 write_image(save / name, output, bit_depth=source.bit_depth)
     _finish(report, f"{model} on {target}", json_path)
+
+
+def _evaluate_volumes(
+    model: str,
+    target: Path,
+    degrade: str,
+    metrics: str,
+    weights: Path | None,
+    save: Path | None,
+    json_path: Path | None,
+    settings: dict,
+    options: dict,
+) -> None:
+    measured = parse_metrics(metrics, volumes=True)
+    degradation = parse_degradation(degrade)
+    target_files = list_inputs([target], volumes=True)
+    known = isinstance(degradation, GaussianNoise) and not degradation.blind
+    _, net = build_model(
+        model, weights=weights, scale=None, noise_sigma=degradation.sigma_255 if known else None
+    )
+    if save is not None:
+        guard_output_dir(save, target_files)
+    report = Report(
+        model=model,
+        metric_names=[m.name for m in measured],
+        settings={**settings, "degrade": repr(degradation), "volumes": True},
+    )
+    with progress_bars() as progress:
+        enhancer = _enhancer(net, progress, **options)
+        on_slice = tile_progress(progress)
+        pairs = degraded_volume_pairs(target_files, degradation)
+        for name, volume, noisy, clean in track(pairs, len(target_files), f"evaluating {model}", progress):
+            output = enhance_volume(
+                enhancer,
+                noisy,
+                spatial_dims=enhancer.spatial_dims,
+                axis=slice_axis(volume),
+                on_slice=on_slice,
+            )
+            output = np.clip(output, 0.0, 1.0)
+            report.images.append({"name": name, **measure(output, clean, measured, color="rgb", crop=0)})
+            if save is not None:
+                write_volume(save / name, volume.from_normalized(output))
+    _finish(report, f"{model} on {target} (3D)", json_path)
 
 
 def score(

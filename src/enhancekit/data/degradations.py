@@ -310,7 +310,9 @@ class GaussianNoise(Degradation):
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         rng = rng if rng is not None else np.random.default_rng(self.seed)
-        sigma = self.sigma_255 if self.sigma_max is None else float(rng.uniform(self.sigma_255, self.sigma_max))
+        sigma = (
+            self.sigma_255 if self.sigma_max is None else float(rng.uniform(self.sigma_255, self.sigma_max))
+        )
         return add_gaussian_noise(image, sigma, rng=rng)
 
     def __repr__(self) -> str:

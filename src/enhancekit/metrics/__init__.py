@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enhancekit.errors import EnhanceKitError
-from enhancekit.metrics.full_reference import mse, psnr, rgb_to_y, ssim
+from enhancekit.metrics.full_reference import mse, psnr, rgb_to_y, ssim, ssim_volume
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,40 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def parse_metrics(spec: str | list[str] | tuple[str, ...]) -> list[Metric]:
+def _volume_ssim(output: np.ndarray, target: np.ndarray, *, color: str = "rgb", crop: int = 0) -> float:
+    del color, crop  # volumes are gray and uncropped
+    return ssim_volume(output, target)
+
+
+#: Metrics of D x H x W volumes: PSNR and MSE over all voxels, SSIM with a 3D window.
+VOLUME_METRICS: dict[str, Metric] = {
+    "psnr": METRICS["psnr"],
+    "ssim": Metric("ssim", _volume_ssim, full_reference=True, higher_is_better=True),
+    "mse": METRICS["mse"],
+}
+
+
+def parse_metrics(spec: str | list[str] | tuple[str, ...], *, volumes: bool = False) -> list[Metric]:
     """Metrics named in a comma-separated string (or a list), in order; unknown names raise."""
+    table = VOLUME_METRICS if volumes else METRICS
     names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
+    unknown = [n for n in names if n not in table]
     if unknown or not names:
+        kind = "volume metric(s)" if volumes else "metric(s)"
         raise EnhanceKitError(
-            f"unknown metric(s) {', '.join(unknown) or '(none)'}; available: {', '.join(METRICS)}"
+            f"unknown {kind} {', '.join(unknown) or '(none)'}; available: {', '.join(table)}"
         )
-    return [METRICS[n] for n in names]
+    return [table[n] for n in names]
 
 
-__all__ = ["METRICS", "Metric", "mse", "parse_metrics", "psnr", "rgb_to_y", "ssim"]
+__all__ = [
+    "METRICS",
+    "VOLUME_METRICS",
+    "Metric",
+    "mse",
+    "parse_metrics",
+    "psnr",
+    "rgb_to_y",
+    "ssim",
+    "ssim_volume",
+]

@@ -71,29 +71,39 @@ def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     return window / window.sum()
 
 
-def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+def _filter_valid(image: np.ndarray, window: np.ndarray, axes: int = 2) -> np.ndarray:
+    """The separable window applied along the first ``axes`` axes, kept where it fits entirely."""
     pad = (len(window) - 1) // 2
-    out = correlate1d(correlate1d(image, window, axis=0, mode="constant"), window, axis=1, mode="constant")
-    return out[pad:-pad, pad:-pad]
+    for axis in range(axes):
+        image = correlate1d(image, window, axis=axis, mode="constant")
+    return image[(slice(pad, -pad),) * axes]
+
+
+def _ssim_mean(x: np.ndarray, y: np.ndarray, axes: int) -> float:
+    window = gaussian_window_1d()
+    if min(x.shape[:axes]) < len(window):
+        raise EnhanceKitError(f"data of size {x.shape[:axes]} is smaller than the 11-wide SSIM window")
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y = _filter_valid(x, window, axes), _filter_valid(y, window, axes)
+    var_x = _filter_valid(x * x, window, axes) - mu_x**2
+    var_y = _filter_valid(y * y, window, axes) - mu_y**2
+    cov = _filter_valid(x * y, window, axes) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
 
 
 def ssim(output: np.ndarray, target: np.ndarray, *, color: str = "rgb", crop: int = 0) -> float:
     """Structural similarity (Wang et al. 2004), mean over valid window positions and channels."""
     a, b = prepare(output, color=color, crop=crop), prepare(target, color=color, crop=crop)
     _check_pair(a, b)
-    window = gaussian_window_1d()
-    if min(a.shape[:2]) < len(window):
-        raise EnhanceKitError(f"image of size {a.shape[:2]} is smaller than the 11x11 SSIM window")
-    c1, c2 = 0.01**2, 0.03**2
-    scores = []
-    for ch in range(a.shape[-1]):
-        x, y = a[..., ch], b[..., ch]
-        mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
-        var_x = _filter_valid(x * x, window) - mu_x**2
-        var_y = _filter_valid(y * y, window) - mu_y**2
-        cov = _filter_valid(x * y, window) - mu_x * mu_y
-        ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-            (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-        )
-        scores.append(ssim_map.mean())
-    return float(np.mean(scores))
+    return float(np.mean([_ssim_mean(a[..., ch], b[..., ch], 2) for ch in range(a.shape[-1])]))
+
+
+def ssim_volume(output: np.ndarray, target: np.ndarray) -> float:
+    """3D SSIM of two D x H x W volumes in [0, 1]: the 11-tap Gaussian window along all three axes (an
+    11 x 11 x 11 window), valid positions only; scikit-image's ``structural_similarity`` on 3D arrays."""
+    a, b = np.asarray(output, np.float64), np.asarray(target, np.float64)
+    _check_pair(a, b)
+    if a.ndim != 3:
+        raise EnhanceKitError(f"3D SSIM needs D x H x W volumes, got shape {a.shape}")
+    return _ssim_mean(a, b, 3)
