@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -269,3 +270,40 @@ def test_adl_recipe_with_its_discriminator_trains_end_to_end(tmp_path):
     card = json.loads((out / "model.json").read_text())
     assert card["model"] == "adl" and card["args"]["filters"] == [8, 8, 12, 16]
     create_model("adl", weights=out / "model.safetensors")
+
+
+def test_3d_recipe_trains_on_volumes(tmp_path):
+    import nibabel as nib
+
+    source = nib.load(Path(__file__).parents[1] / "data" / "volumes" / "CT_pitch.nii.gz")
+    data = np.asarray(source.dataobj)
+    folder = tmp_path / "volumes"
+    folder.mkdir()
+    for name, crop in {"a": (slice(30, 78), slice(50, 98)), "b": (slice(90, 138), slice(120, 168))}.items():
+        nib.save(
+            nib.Nifti1Image(data[crop][..., 20:44], source.affine, source.header), folder / f"{name}.nii.gz"
+        )
+    recipe = _recipe(
+        tmp_path,
+        model={"name": "adl-3d", "args": {"filters": [4, 4, 8, 8]}},
+        data={
+            "train": {
+                "target": str(folder),
+                "degrade": "awgn:0-50",
+                "patch_size": [16, 16, 16],
+                "augment": True,
+                "repeat": 8,
+                "split": [0.0, 0.5],
+            },
+            "val": {"target": str(folder), "degrade": "awgn:25", "split": [0.5, 1.0]},
+            "batch_size": 4,
+        },
+        loss=[{"name": "l1"}, {"name": "pyramid", "weight": 0.1}, {"name": "histogram", "weight": 0.1}],
+        loss_scales=[1.0, 0.5, 0.25],
+    )
+    out = train(load_config(recipe, ["trainer.max_epochs=2"]))
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
+    ssim_3d = [float(r["val/ssim"]) for r in rows if r.get("val/ssim")]
+    assert len(ssim_3d) == 2 and all(0 < v < 1 for v in ssim_3d)
+    model = create_model("adl-3d", weights=out / "model.safetensors")
+    assert model.spatial_dims == 3

@@ -3,6 +3,11 @@
 Images are read once into memory (the training sets of this toolkit are tens to hundreds of images) and
 served as random aligned patches with the dihedral augmentations (flips, 90-degree rotations). Samples are
 ``(input, target)`` float32 tensors, channel first, in [0, 1]; for SR the target is ``scale`` times larger.
+
+Volumes (for 3D models, ``spatial_dims=3``) are read with :func:`~enhancekit.data.io.read_volume`, normalised
+to [0, 1] per file, a 4D file split into its 3D volumes, and served as cubic (or ``[D, H, W]``) patches
+augmented by flips along each axis only: volumes are often anisotropic, so rotations would mix axes of
+different voxel spacing.
 """
 
 from __future__ import annotations
@@ -15,8 +20,18 @@ import torch
 from torch.utils.data import Dataset
 
 from enhancekit.data.degradations import Degradation, imresize, parse_degradation
-from enhancekit.data.io import list_inputs, pair_by_stem, read_image
+from enhancekit.data.io import list_inputs, pair_by_stem, read_image, read_volume
 from enhancekit.errors import EnhanceKitError
+
+
+def _load_volumes(path: Path) -> list[np.ndarray]:
+    """A file's 3D volumes as D x H x W x 1 arrays in [0, 1] (a 4D file gives one per last-axis index)."""
+    voxels = read_volume(path).normalized()
+    if voxels.ndim == 3:
+        return [voxels[..., None]]
+    if voxels.ndim == 4:
+        return [np.ascontiguousarray(voxels[..., t, None]) for t in range(voxels.shape[-1])]
+    raise EnhanceKitError(f"{path.name}: expected a 3D or 4D volume, got shape {voxels.shape}")
 
 
 def _load(path: Path, channels: int | None, resize: Sequence[int] | None = None) -> np.ndarray:
@@ -32,11 +47,15 @@ def _load(path: Path, channels: int | None, resize: Sequence[int] | None = None)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0)))
 
 
 def dihedral(image: np.ndarray, index: int) -> np.ndarray:
-    """One of the 8 flip/rotation variants of an H x W x C image (index 0 is the identity)."""
+    """One of the 8 variants (index 0 is the identity): flips and 90-degree rotations of an H x W x C image,
+    flips along each spatial axis of a D x H x W x C volume."""
+    if image.ndim == 4:
+        axes = tuple(axis for axis in range(3) if index & (1 << axis))
+        return np.flip(image, axis=axes) if axes else image
     if index & 4:
         image = image[:, ::-1]
     return np.rot90(image, k=index & 3, axes=(0, 1))
@@ -57,7 +76,7 @@ class PairedImageDataset(Dataset):
         inputs: Sequence[np.ndarray] | None = None,
         *,
         degradation: Degradation | None = None,
-        patch_size: int | None = None,
+        patch_size: int | Sequence[int] | None = None,
         scale: int = 1,
         augment: bool = False,
         repeat: int = 1,
@@ -71,17 +90,23 @@ class PairedImageDataset(Dataset):
         self.targets = list(targets)
         self.inputs = list(inputs) if inputs is not None else None
         self.degradation = degradation
-        self.patch_size = patch_size
-        if patch_size is not None:
+        spatial_dims = self.targets[0].ndim - 1
+        if isinstance(patch_size, int):
+            patch_size = (patch_size,) * spatial_dims
+        self.patch_size = None if patch_size is None else tuple(int(p) for p in patch_size)
+        if self.patch_size is not None:
+            if len(self.patch_size) != spatial_dims:
+                raise EnhanceKitError(f"patch_size {list(self.patch_size)} needs {spatial_dims} sides")
             # Checked here, in the main process: an error inside a DataLoader worker reaches the user as a
             # re-raised traceback instead of one line.
-            side = patch_size * scale
-            smallest = min(self.targets, key=lambda t: min(t.shape[:2]))
-            if min(smallest.shape[:2]) < side:
-                raise EnhanceKitError(
-                    f"an image of size {smallest.shape[0]}x{smallest.shape[1]} is smaller than the "
-                    f"patch size {side} (patch_size {patch_size} x scale {scale}); lower data.*.patch_size"
-                )
+            sides = tuple(p * scale for p in self.patch_size)
+            for target in self.targets:
+                if any(n < side for n, side in zip(target.shape, sides, strict=False)):
+                    size = "x".join(str(n) for n in target.shape[:spatial_dims])
+                    raise EnhanceKitError(
+                        f"an image of size {size} is smaller than the patch size {'x'.join(map(str, sides))} "
+                        f"(patch_size x scale {scale}); lower data.*.patch_size"
+                    )
         self.scale = scale
         self.augment = augment
         self.repeat = max(1, int(repeat))
@@ -116,16 +141,16 @@ class PairedImageDataset(Dataset):
         return _to_tensor(np.asarray(source, np.float32)), _to_tensor(np.asarray(target, np.float32))
 
     def _random_crop(self, source: np.ndarray, target: np.ndarray, rng: np.random.Generator):
-        p, s = self.patch_size, self.scale
-        h, w = source.shape[:2]
-        y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-        return source[y : y + p, x : x + p], target[y * s : (y + p) * s, x * s : (x + p) * s]
+        s = self.scale
+        starts = [int(rng.integers(n - p + 1)) for n, p in zip(source.shape, self.patch_size, strict=False)]
+        window = tuple(slice(a, a + p) for a, p in zip(starts, self.patch_size, strict=True))
+        scaled = tuple(slice(a * s, (a + p) * s) for a, p in zip(starts, self.patch_size, strict=True))
+        return source[window], target[scaled]
 
     def _random_crop_target(self, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        side = self.patch_size * self.scale
-        h, w = target.shape[:2]
-        y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
-        return target[y : y + side, x : x + side]
+        sides = [p * self.scale for p in self.patch_size]
+        starts = [int(rng.integers(n - p + 1)) for n, p in zip(target.shape, sides, strict=False)]
+        return target[tuple(slice(a, a + p) for a, p in zip(starts, sides, strict=True))]
 
 
 def build_paired_dataset(
@@ -135,7 +160,7 @@ def build_paired_dataset(
     degrade: str | None = None,
     channels: int | None = None,
     scale: int = 1,
-    patch_size: int | None = None,
+    patch_size: int | Sequence[int] | None = None,
     augment: bool = False,
     repeat: int = 1,
     split: tuple[float, float] | None = None,
@@ -143,6 +168,7 @@ def build_paired_dataset(
     resize: Sequence[int] | None = None,
     fixed_noise: bool = False,
     seed: int = 0,
+    spatial_dims: int = 2,
 ) -> PairedImageDataset:
     """A :class:`PairedImageDataset` from folders, as a recipe describes it.
 
@@ -150,18 +176,26 @@ def build_paired_dataset(
     size; models here take any size, so recipes normally crop patches instead.
     ``split = (start, stop)`` keeps a fraction of the (shuffled with ``split_seed``) files, so a recipe can
     carve train (``[0, 0.8]``) and validation (``[0.8, 1]``) parts out of one folder without overlap.
+    ``spatial_dims=3`` reads volume files (split by file, before 4D files are split into volumes).
     """
-    target_files = list_inputs([target])
+    volumes = spatial_dims == 3
+    target_files = list_inputs([target], volumes=volumes)
     if input is not None:
-        pairs = pair_by_stem(list_inputs([input]), target_files)
+        pairs = pair_by_stem(list_inputs([input], volumes=volumes), target_files)
     else:
         pairs = [(None, t) for t in target_files]
     if split is not None:
         order = np.random.default_rng(split_seed).permutation(len(pairs))
         start, stop = (round(f * len(pairs)) for f in split)
         pairs = [pairs[i] for i in sorted(order[start:stop])]
-    targets = [_load(t, channels, resize) for _, t in pairs]
-    inputs = [_load(i, channels, resize) for i, _ in pairs] if input is not None else None
+    if volumes:
+        if resize is not None:
+            raise EnhanceKitError("resize applies to 2D images only")
+        targets = [v for _, t in pairs for v in _load_volumes(t)]
+        inputs = [v for i, _ in pairs for v in _load_volumes(i)] if input is not None else None
+    else:
+        targets = [_load(t, channels, resize) for _, t in pairs]
+        inputs = [_load(i, channels, resize) for i, _ in pairs] if input is not None else None
     degradation = parse_degradation(degrade) if degrade else None
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")

@@ -77,7 +77,7 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     defaults = TASK_DEFAULTS[entry.task]
     model = _build_model(config.model)
     scale = int(getattr(model, "scale", 1))
-    metrics = parse_metrics(list(config.val.metrics))
+    metrics = parse_metrics(list(config.val.metrics), volumes=getattr(model, "spatial_dims", 2) == 3)
     monitor = config.val.monitor
     if monitor not in METRICS or METRICS[monitor] not in metrics:
         raise EnhanceKitError(f"val.monitor {monitor!r} must be one of val.metrics")
@@ -122,9 +122,12 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     """Training and validation loaders; the model says its scale and channel count."""
     scale = int(getattr(model, "scale", 1))
     channels = getattr(model, "in_channels", None)
+    spatial_dims = int(getattr(model, "spatial_dims", 2))
     data = config.data
     train_spec = OmegaConf.to_container(data.train, resolve=True)
-    train_set = build_paired_dataset(channels=channels, scale=scale, seed=config.seed, **train_spec)
+    train_set = build_paired_dataset(
+        channels=channels, scale=scale, seed=config.seed, spatial_dims=spatial_dims, **train_spec
+    )
     if len(train_set) < data.batch_size:
         raise EnhanceKitError(
             f"the training set serves {len(train_set)} samples per epoch, fewer than one batch of "
@@ -135,7 +138,12 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
         return train, None
     val_spec = OmegaConf.to_container(data.val, resolve=True)
     val_set = build_paired_dataset(
-        channels=channels, scale=scale, fixed_noise=True, seed=config.seed, **val_spec
+        channels=channels,
+        scale=scale,
+        fixed_noise=True,
+        seed=config.seed,
+        spatial_dims=spatial_dims,
+        **val_spec,
     )
     return train, _loader(val_set, 1, shuffle=False, num_workers=0)
 

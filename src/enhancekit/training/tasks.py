@@ -128,8 +128,11 @@ class RestorationTask(L.LightningModule):
         inputs, targets = batch
         outputs = forward_padded(self.model, inputs).clamp(0, 1)
         for output, target in zip(outputs, targets, strict=True):
-            out_np = output.float().permute(1, 2, 0).cpu().numpy()
-            tgt_np = target.float().permute(1, 2, 0).cpu().numpy()
+            # Images as H x W x C; gray volumes as D x H x W, as the volume metrics take them.
+            out_np, tgt_np = (
+                (t.float()[0] if t.dim() == 4 else t.float().movedim(0, -1)).cpu().numpy()
+                for t in (output, target)
+            )
             for metric in self.metrics:
                 value = metric.fn(out_np, tgt_np, color=self.color, crop=self.crop)
                 self.log(
