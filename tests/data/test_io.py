@@ -478,6 +478,20 @@ def test_pair_by_stem_with_sr_suffixes() -> None:
     assert pairs == list(zip(inputs, targets, strict=True))
 
 
+def test_pair_by_stem_falls_back_to_suffixes_after_each_folders_prefix() -> None:
+    # W2S's naming: one capture vs the mean of 400, listed in different orders.
+    inputs = [Path(f"noisy/input_avg1_{k}.tif") for k in ("020_1", "031_2", "044_0")]
+    targets = [Path(f"clean/target_avg400_{k}.tif") for k in ("044_0", "020_1", "031_2")]
+    assert pair_by_stem(inputs, targets) == [
+        (inputs[0], targets[1]),
+        (inputs[1], targets[2]),
+        (inputs[2], targets[0]),
+    ]
+    # Suffixes that do not pair one to one leave the error in place.
+    with pytest.raises(EnhanceKitError, match="cannot pair"):
+        pair_by_stem(inputs, [Path("clean/a_1.tif"), Path("clean/a_2.tif"), Path("clean/a_3.tif")])
+
+
 def test_pair_by_stem_prefers_an_exact_match_and_reports_mismatches() -> None:
     assert pair_by_stem([Path("box2.png")], [Path("box2.png")]) == [(Path("box2.png"), Path("box2.png"))]
     with pytest.raises(EnhanceKitError) as error:

@@ -421,6 +421,8 @@ def pair_by_stem(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Pa
 
     An input whose stem has no exact match may carry a low-resolution suffix, which is then ignored:
     ``babyx3``, ``baby_x3``, ``baby-X4``, ``baby_LR``, ``baby_LRBI``, ``baby_lowres`` all pair with ``baby``.
+    When stems do not pair, the parts after each folder's common prefix are tried, if they pair every file
+    one to one (``input_avg1_020_1`` with ``target_avg400_020_1``, as W2S names its captures).
 
     Raises:
         EnhanceKitError: an input or a target is left without a partner, or a pairing is ambiguous (two
@@ -447,6 +449,9 @@ def pair_by_stem(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Pa
         pairs.append((source, target))
     lonely_targets = [target for target in targets if target not in taken]
     if lonely_inputs or lonely_targets:
+        by_suffix = _pair_by_suffix(inputs, targets)
+        if by_suffix is not None:
+            return by_suffix
         problems = []
         if lonely_inputs:
             problems.append(f"{len(lonely_inputs)} input(s) without a target ({_names(lonely_inputs)})")
@@ -457,6 +462,23 @@ def pair_by_stem(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Pa
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _pair_by_suffix(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Path]] | None:
+    """Pairs by what follows each folder's common name prefix (W2S: ``input_avg1_020_1`` with
+    ``target_avg400_020_1``), when that pairs every file one to one; else None."""
+    if len(inputs) != len(targets) or len(inputs) < 2:
+        return None
+
+    def suffixes(paths: list[Path]) -> list[str]:
+        stems = [file_stem(p) for p in paths]
+        return [stem[len(os.path.commonprefix(stems)) :] for stem in stems]
+
+    by_suffix = dict(zip(suffixes(targets), targets, strict=True))
+    pairs = [(source, by_suffix.get(key)) for source, key in zip(inputs, suffixes(inputs), strict=True)]
+    if len(by_suffix) != len(targets) or any(target is None for _, target in pairs):
+        return None
+    return pairs  # type: ignore[return-value]
 
 
 def _extension(path: Path) -> str:

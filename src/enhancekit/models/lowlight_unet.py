@@ -126,3 +126,14 @@ register_model(
     task="lowlight",
     description="Residual-attention UNet at the specification's widths 64-1024, untrained; pass --weights",
 )
+register_model(
+    "lowlight-unet",
+    LowLightUNet,
+    task="lowlight",
+    weights="lowlight-unet.safetensors",
+    description="Residual-attention UNet 16-256, trained on 32 LOL pairs (configs/lowlight_unet.yaml)",
+    base_width=16,
+    depth=5,
+    dropout=0.3,
+    attention=True,
+)
