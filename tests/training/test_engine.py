@@ -279,7 +279,7 @@ def test_3d_recipe_trains_on_volumes(tmp_path):
     data = np.asarray(source.dataobj)
     folder = tmp_path / "volumes"
     folder.mkdir()
-    for name, crop in {"a": (slice(30, 78), slice(50, 98)), "b": (slice(90, 138), slice(120, 168))}.items():
+    for name, crop in {"a": (slice(30, 78), slice(50, 98)), "b": (slice(90, 133), slice(120, 165))}.items():
         nib.save(
             nib.Nifti1Image(data[crop][..., 20:44], source.affine, source.header), folder / f"{name}.nii.gz"
         )

@@ -169,6 +169,7 @@ def build_paired_dataset(
     fixed_noise: bool = False,
     seed: int = 0,
     spatial_dims: int = 2,
+    match_size: bool = False,
 ) -> PairedImageDataset:
     """A :class:`PairedImageDataset` from folders, as a recipe describes it.
 
@@ -177,6 +178,8 @@ def build_paired_dataset(
     ``split = (start, stop)`` keeps a fraction of the (shuffled with ``split_seed``) files, so a recipe can
     carve train (``[0, 0.8]``) and validation (``[0.8, 1]``) parts out of one folder without overlap.
     ``spatial_dims=3`` reads volume files (split by file, before 4D files are split into volumes).
+    ``match_size`` crops each (input, target) pair to their common size, for scale-1 pairs whose exports
+    differ by a few pixels (some FiveK retouches).
     """
     volumes = spatial_dims == 3
     target_files = list_inputs([target], volumes=volumes)
@@ -196,6 +199,12 @@ def build_paired_dataset(
     else:
         targets = [_load(t, channels, resize) for _, t in pairs]
         inputs = [_load(i, channels, resize) for i, _ in pairs] if input is not None else None
+        if match_size and inputs is not None:
+            if scale != 1:
+                raise EnhanceKitError("match_size applies to scale-1 pairs only")
+            common = [tuple(map(min, i.shape[:2], t.shape[:2])) for i, t in zip(inputs, targets, strict=True)]
+            inputs = [i[:h, :w] for i, (h, w) in zip(inputs, common, strict=True)]
+            targets = [t[:h, :w] for t, (h, w) in zip(targets, common, strict=True)]
     degradation = parse_degradation(degrade) if degrade else None
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
@@ -208,5 +217,98 @@ def build_paired_dataset(
         augment=augment,
         repeat=repeat,
         fixed_noise=fixed_noise,
+        seed=seed,
+    )
+
+
+class UnpairedImageDataset(Dataset):
+    """Two unrelated image sets for unpaired training: ``(low, high)`` samples where the high-quality image is
+    drawn independently of the low-quality one (the two sets are shuffled independently), each a random
+    patch with its own augmentation. An epoch serves every low image ``repeat`` times. ``low_degradation``
+    (optional) is applied to the low patches, for sets that only have good images."""
+
+    def __init__(
+        self,
+        lows: Sequence[np.ndarray],
+        highs: Sequence[np.ndarray],
+        *,
+        patch_size: int,
+        augment: bool = True,
+        repeat: int = 1,
+        low_degradation: Degradation | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not lows or not highs:
+            raise EnhanceKitError("unpaired training needs images in both the low and the high folder")
+        for image in [*lows, *highs]:
+            if min(image.shape[:2]) < patch_size:
+                raise EnhanceKitError(
+                    f"an image of size {image.shape[0]}x{image.shape[1]} is smaller than the patch size "
+                    f"{patch_size}; lower data.train.patch_size"
+                )
+        self.lows, self.highs = list(lows), list(highs)
+        self.patch_size = patch_size
+        self.augment = augment
+        self.repeat = max(1, int(repeat))
+        self.low_degradation = low_degradation
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.lows) * self.repeat
+
+    def _patch(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        p = self.patch_size
+        y, x = int(rng.integers(image.shape[0] - p + 1)), int(rng.integers(image.shape[1] - p + 1))
+        patch = image[y : y + p, x : x + p]
+        return dihedral(patch, int(rng.integers(8))) if self.augment else patch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index, int(torch.randint(0, 2**31 - 1, ()).item())])
+        low = self._patch(self.lows[index % len(self.lows)], rng)
+        if self.low_degradation is not None:
+            low = self.low_degradation(low, rng=rng)
+        high = self._patch(self.highs[int(rng.integers(len(self.highs)))], rng)
+        return _to_tensor(np.asarray(low, np.float32)), _to_tensor(np.asarray(high, np.float32))
+
+
+def build_unpaired_dataset(
+    *,
+    low: str | Path | Sequence[str | Path],
+    high: str | Path | Sequence[str | Path],
+    channels: int | None = None,
+    patch_size: int = 128,
+    augment: bool = True,
+    repeat: int = 1,
+    low_degrade: str | None = None,
+    split: tuple[float, float] | None = None,
+    split_seed: int = 42,
+    seed: int = 0,
+) -> UnpairedImageDataset:
+    """An :class:`UnpairedImageDataset` from folders (or lists of folders and files), as a recipe gives it.
+
+    ``split = (start, stop)`` keeps that fraction of each folder (shuffled with ``split_seed``), e.g. to
+    leave the pairs of a paired validation split out of training.
+    """
+
+    def listing(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+        kept = []
+        for path in [paths] if isinstance(paths, str | Path) else list(paths):
+            files = list_inputs([path])
+            if split is not None:
+                # Per folder, as a paired split of the same folder draws it: a paired validation set made
+                # with the same split_seed holds exactly the files left out here.
+                order = np.random.default_rng(split_seed).permutation(len(files))
+                start, stop = (round(f * len(files)) for f in split)
+                files = [files[i] for i in sorted(order[start:stop])]
+            kept.extend(files)
+        return kept
+
+    return UnpairedImageDataset(
+        [_load(path, channels) for path in listing(low)],
+        [_load(path, channels) for path in listing(high)],
+        patch_size=patch_size,
+        augment=augment,
+        repeat=repeat,
+        low_degradation=parse_degradation(low_degrade) if low_degrade else None,
         seed=seed,
     )

@@ -320,12 +320,44 @@ class GaussianNoise(Degradation):
         return f"GaussianNoise(sigma_255={sigma}, seed={self.seed})"
 
 
+class PoorQuality(Degradation):
+    """A poorer exposure of the same scene, for unpaired enhancement recipes that have only good images
+    (e.g. dental X-rays): a random gamma in [1.3, 2.2] (darker mid-tones), contrast scaled by [0.6, 0.85]
+    about the image mean, and Gaussian noise of sigma uniform in [0, ``sigma_255``] (0-255 scale)."""
+
+    name = "lowquality"
+    scale = 1
+
+    def __init__(self, sigma_255: float, seed: int = 0) -> None:
+        if not (math.isfinite(sigma_255) and sigma_255 >= 0):
+            raise EnhanceKitError(f"lowquality noise sigma must be >= 0, got {sigma_255}")
+        self.sigma_255 = sigma_255
+        self.seed = seed
+
+    @classmethod
+    def from_arg(cls, arg: str) -> PoorQuality:
+        return cls(float(arg))
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = rng if rng is not None else np.random.default_rng(self.seed)
+        toned = np.clip(image, 0.0, 1.0) ** rng.uniform(1.3, 2.2)
+        mean = toned.mean()
+        flat = mean + (toned - mean) * rng.uniform(0.6, 0.85)
+        noisy = add_gaussian_noise(flat, float(rng.uniform(0.0, self.sigma_255)), rng=rng)
+        return np.clip(noisy, 0.0, 1.0).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"PoorQuality(sigma_255={self.sigma_255}, seed={self.seed})"
+
+
 #: spec name -> degradation class; add a class here to make a new ``name:arg`` spec available.
-DEGRADATIONS: dict[str, type[Degradation]] = {cls.name: cls for cls in (BicubicDownscale, GaussianNoise)}
+DEGRADATIONS: dict[str, type[Degradation]] = {
+    cls.name: cls for cls in (BicubicDownscale, GaussianNoise, PoorQuality)
+}
 
 _ACCEPTED = (
-    "bicubic:K (integer factor K >= 2), awgn:S (noise sigma S > 0 on the 0-255 scale) or awgn:A-B "
-    "(blind: sigma drawn from A..B per image)"
+    "bicubic:K (integer factor K >= 2), awgn:S (noise sigma S > 0 on the 0-255 scale), awgn:A-B "
+    "(blind: sigma drawn from A..B per image) or lowquality:S (darker, flatter, noise up to S)"
 )
 
 

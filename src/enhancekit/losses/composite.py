@@ -23,7 +23,7 @@ from enhancekit.errors import EnhanceKitError
 from enhancekit.losses.adl import HistogramLoss, PyramidTexturalLoss
 from enhancekit.losses.perceptual import PerceptualLoss
 from enhancekit.losses.pixel import CharbonnierLoss
-from enhancekit.losses.ssim import SSIMLoss
+from enhancekit.losses.ssim import SSIMLoss, StructureLoss
 
 LOSS_TERMS: dict[str, Callable[..., nn.Module]] = {
     "l1": nn.L1Loss,
@@ -33,6 +33,7 @@ LOSS_TERMS: dict[str, Callable[..., nn.Module]] = {
     "vgg": PerceptualLoss,
     "pyramid": PyramidTexturalLoss,
     "histogram": HistogramLoss,
+    "structure": StructureLoss,
 }
 
 SQUASHES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

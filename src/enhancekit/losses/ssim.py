@@ -9,11 +9,13 @@ from torch import nn
 from enhancekit.metrics.full_reference import gaussian_window_1d
 
 
-def ssim_torch(output: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+def ssim_torch(
+    output: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0, structure_only: bool = False
+) -> torch.Tensor:
     """Mean SSIM of (N, C, H, W) batches: 11x11 Gaussian window (sigma 1.5), valid positions, channel mean.
 
     Agrees with the NumPy metric (the tests check it), so a model trained on ``1 - SSIM`` optimises what it
-    is scored on.
+    is scored on. ``structure_only`` drops SSIM's luminance factor, keeping contrast x structure.
     """
     channels = output.shape[1]
     window = torch.as_tensor(gaussian_window_1d(), dtype=output.dtype, device=output.device)
@@ -28,8 +30,10 @@ def ssim_torch(output: torch.Tensor, target: torch.Tensor, *, data_range: float 
     var_x = blur(output * output) - mu_x**2
     var_y = blur(target * target) - mu_y**2
     cov = blur(output * target) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.mean()
+    contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
+    if structure_only:
+        return contrast_structure.mean()
+    return ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1) * contrast_structure).mean()
 
 
 class SSIMLoss(nn.Module):
@@ -37,3 +41,40 @@ class SSIMLoss(nn.Module):
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return 1.0 - ssim_torch(output, target)
+
+
+class StructureLoss(nn.Module):
+    """Weight-free content loss: ``1 - contrast x structure`` of SSIM on luma, averaged over ``scales``
+    dyadic scales (x1, x1/2, ...).
+
+    An unpaired enhancer must change brightness, contrast and colour while keeping the content of its input.
+    SSIM without its luminance factor ignores local mean shifts (brightness and colour casts) and compares
+    local contrast and correlation, i.e. edges and texture, at every scale; it needs no pretrained network,
+    so training works offline where the VGG19 weights of UEGAN's consistency loss are missing.
+    """
+
+    def __init__(self, scales: int = 3) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        self.scales = scales
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        luma = torch.tensor([0.299, 0.587, 0.114], dtype=output.dtype, device=output.device)
+
+        def gray(x: torch.Tensor) -> torch.Tensor:
+            return (
+                (x * luma.view(1, 3, 1, 1)).sum(1, keepdim=True)
+                if x.shape[1] == 3
+                else x.mean(1, keepdim=True)
+            )
+
+        x, y = gray(output), gray(target)
+        terms = []
+        for scale in range(self.scales):
+            if scale:
+                x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+            if min(x.shape[-2:]) < 11:
+                break
+            terms.append(1.0 - ssim_torch(x, y, structure_only=True))
+        return torch.stack(terms).mean()

@@ -1,3 +1,12 @@
 """Network families, one file each. Importing this package registers every model by name."""
 
-from enhancekit.models import adl, classical, classical_denoise, dncnn, lowlight_unet, srcnn  # noqa: F401
+from enhancekit.models import (  # noqa: F401
+    adl,
+    classical,
+    classical_denoise,
+    cyclegan,
+    dncnn,
+    lowlight_unet,
+    srcnn,
+    uegan,
+)

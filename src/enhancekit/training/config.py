@@ -37,6 +37,8 @@ DEFAULTS: dict = {
     "scheduler": {"name": "none"},
     # GAN training: a discriminator and its objective; null trains the model on the loss alone.
     "adversarial": None,
+    # Unpaired GAN training (data.train gives `low` and `high` folders): UEGAN or CycleGAN; see below.
+    "unpaired": None,
     "val": {"metrics": ["psnr", "ssim"], "color": None, "crop": None, "monitor": "psnr"},
     "early_stopping": {"patience": None, "restore_best": True},
     # Passed to lightning.Trainer as keyword arguments.
@@ -62,6 +64,24 @@ ADVERSARIAL_DEFAULTS: dict = {
 }
 
 
+UNPAIRED_DEFAULTS: dict = {
+    "kind": "uegan",  # uegan | cyclegan
+    "discriminator": {"name": None, "args": {}},
+    "loss": "relativistic_hinge",
+    # UEGAN's weights (Ni et al. 2020): quality (adversarial) 0.1, consistency 1, identity 0.1.
+    "quality_weight": 0.1,
+    "consistency_weight": 1.0,
+    "identity_weight": 0.1,
+    # Consistency (content) term: `vgg` (UEGAN's, needs the VGG19 ImageNet weights) or `structure`
+    # (weight-free, see enhancekit.losses.ssim.StructureLoss).
+    "content": "structure",
+    # CycleGAN: cycle weight (lambda) and the identity weight as a fraction of it.
+    "cycle_weight": 10.0,
+    "pool_size": 50,
+    "optimizer": {"name": "adam", "lr": 4e-4, "betas": [0.5, 0.999], "weight_decay": 0.0},
+}
+
+
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:
     """The defaults, merged with the recipe at ``path`` and then with ``key=value`` overrides."""
     layers = [OmegaConf.create(DEFAULTS)]
@@ -78,6 +98,8 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictC
         config = OmegaConf.merge(*layers)
         if config.adversarial is not None:
             config.adversarial = OmegaConf.merge(OmegaConf.create(ADVERSARIAL_DEFAULTS), config.adversarial)
+        if config.unpaired is not None:
+            config.unpaired = OmegaConf.merge(OmegaConf.create(UNPAIRED_DEFAULTS), config.unpaired)
         OmegaConf.resolve(config)
     except OmegaConfBaseException as exc:
         raise EnhanceKitError(f"bad recipe {path}: {str(exc).splitlines()[0]}") from exc

@@ -27,15 +27,21 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 import enhancekit
-from enhancekit.data.datasets import build_paired_dataset
+from enhancekit.data.datasets import build_paired_dataset, build_unpaired_dataset
 from enhancekit.data.io import atomic_output
 from enhancekit.errors import EnhanceKitError
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.losses.composite import CompositeLoss
+from enhancekit.losses.perceptual import PerceptualLoss
+from enhancekit.losses.ssim import StructureLoss
 from enhancekit.metrics import METRICS, parse_metrics
 from enhancekit.registry import count_parameters, create_model, get_model_entry, weights_card_args
 from enhancekit.tasks import TASK_DEFAULTS
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
+from enhancekit.training.unpaired import CycleGANTask, UEGANTask
+
+#: UEGAN consistency (content) terms: VGG19 features of output vs input (UEGAN's), or the weight-free one.
+CONTENT_LOSSES = {"vgg": PerceptualLoss, "structure": StructureLoss}
 
 
 def _git_commit() -> str | None:
@@ -99,6 +105,8 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
         "monitor": monitor,
         "loss_scales": None if config.loss_scales is None else list(config.loss_scales),
     }
+    if config.unpaired is not None:
+        return _unpaired_task(config, model, common), entry.task
     loss = CompositeLoss(OmegaConf.to_container(config.loss, resolve=True))
     if config.adversarial is None:
         return RestorationTask(model, loss, **common), entry.task
@@ -118,6 +126,46 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     return task, entry.task
 
 
+def _unpaired_task(config: DictConfig, model: torch.nn.Module, common: dict[str, Any]) -> L.LightningModule:
+    spec = config.unpaired
+    if config.adversarial is not None:
+        raise EnhanceKitError("a recipe has either `adversarial` (paired) or `unpaired`, not both")
+    if spec.kind not in ("uegan", "cyclegan"):
+        raise EnhanceKitError(f"unknown unpaired.kind {spec.kind!r}; available: uegan, cyclegan")
+    if not spec.discriminator.name:
+        raise EnhanceKitError("the unpaired recipe names no discriminator (unpaired.discriminator.name)")
+    shared = {
+        "adversarial_loss": AdversarialLoss(spec.loss),
+        "discriminator_optimizer": OmegaConf.to_container(spec.optimizer, resolve=True),
+        "pool_size": int(spec.pool_size),
+        "seed": int(config.seed),
+        **common,
+    }
+    if spec.kind == "cyclegan":
+        return CycleGANTask(
+            model,
+            _build_model(config.model),
+            _build_model(spec.discriminator),
+            _build_model(spec.discriminator),
+            cycle_weight=float(spec.cycle_weight),
+            identity_weight=float(spec.identity_weight),
+            **shared,
+        )
+    if spec.content not in CONTENT_LOSSES:
+        raise EnhanceKitError(
+            f"unknown unpaired.content {spec.content!r}; available: {', '.join(CONTENT_LOSSES)}"
+        )
+    return UEGANTask(
+        model,
+        _build_model(spec.discriminator),
+        CONTENT_LOSSES[spec.content](),
+        quality_weight=float(spec.quality_weight),
+        consistency_weight=float(spec.consistency_weight),
+        identity_weight=float(spec.identity_weight),
+        **shared,
+    )
+
+
 def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataLoader, DataLoader | None]:
     """Training and validation loaders; the model says its scale and channel count."""
     scale = int(getattr(model, "scale", 1))
@@ -125,9 +173,12 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     spatial_dims = int(getattr(model, "spatial_dims", 2))
     data = config.data
     train_spec = OmegaConf.to_container(data.train, resolve=True)
-    train_set = build_paired_dataset(
-        channels=channels, scale=scale, seed=config.seed, spatial_dims=spatial_dims, **train_spec
-    )
+    if config.get("unpaired") is not None:
+        train_set = build_unpaired_dataset(channels=channels, seed=config.seed, **train_spec)
+    else:
+        train_set = build_paired_dataset(
+            channels=channels, scale=scale, seed=config.seed, spatial_dims=spatial_dims, **train_spec
+        )
     if len(train_set) < data.batch_size:
         raise EnhanceKitError(
             f"the training set serves {len(train_set)} samples per epoch, fewer than one batch of "

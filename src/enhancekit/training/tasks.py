@@ -28,7 +28,7 @@ def forward_padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)`` for any input size: padded to the model's ``size_multiple``, the output cropped back."""
     scale = int(getattr(model, "scale", 1))
     y = model(pad_to_multiple(x, int(getattr(model, "size_multiple", 1))))
-    return y[..., : x.shape[-2] * scale, : x.shape[-1] * scale]
+    return y[(..., *(slice(0, n * scale) for n in x.shape[2:]))]
 
 
 def check_loss_scales(model: nn.Module, loss_scales: Sequence[float] | None) -> list[float] | None:
@@ -65,7 +65,7 @@ class RestorationTask(L.LightningModule):
     def __init__(
         self,
         model: nn.Module,
-        loss: CompositeLoss,
+        loss: CompositeLoss | None,
         *,
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any],
