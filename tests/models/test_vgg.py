@@ -74,7 +74,7 @@ def test_truncation_and_inputs():
     torch.testing.assert_close(net(rgb), raw((rgb - mean) / std))
     with pytest.raises(EnhanceKitError, match="channels"):
         net(torch.rand(1, 2, 8, 8))
-    with pytest.raises(EnhanceKitError, match="unknown VGG19 layer"):
+    with pytest.raises(EnhanceKitError, match="unknown VGG layer"):
         VGG19Features("relu6_1")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +65,26 @@ CropOpt = Annotated[
     int | None, typer.Option(min=0, help="Border pixels excluded from metrics (default: SR crops scale).")
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON to this file.")]
+
+
+NimaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="NIMA weights (VGG16 NIMA state dict) for --metrics nima; or $ENHANCEKIT_NIMA_WEIGHTS."
+    ),
+]
+
+
+def prepare_nima(measured, weights: Path | None) -> None:
+    """Point NIMA at ``weights`` and load it before any work, so a missing file fails at once."""
+    if not any(m.name == "nima" for m in measured):
+        return
+    from enhancekit.metrics.nima import nima_model
+    from enhancekit.models.nima import NIMA_ENV
+
+    if weights is not None:
+        os.environ[NIMA_ENV] = str(weights)
+    nima_model()
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -195,8 +216,9 @@ def evaluate(
     ] = None,
     color: ColorOpt = None,
     crop: CropOpt = None,
-    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe.")] = "psnr,ssim",
+    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe,nima.")] = "psnr,ssim",
     json_path: JsonOpt = None,
+    nima_weights: NimaOpt = None,
     save: Annotated[Path | None, typer.Option(help="Also save the outputs to this folder.")] = None,
     weights: WeightsOpt = None,
     scale: ScaleOpt = None,
@@ -226,6 +248,7 @@ def evaluate(
         _evaluate_volumes(model, target, degrade, metrics, weights, save, json_path, settings, options)
         return
     measured = parse_metrics(metrics)
+    prepare_nima(measured, nima_weights)
     target_files = list_inputs([target])
     input_files = list_inputs([input]) if input is not None else None
     degradation = None
@@ -344,13 +367,16 @@ def score(
     target: Annotated[
         Path | None, typer.Option(help="Reference folder, paired with inputs by file stem.")
     ] = None,
-    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe.")] = "niqe",
+    metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe,nima.")] = "niqe",
     color: ColorOpt = None,
     crop: CropOpt = None,
     json_path: JsonOpt = None,
+    nima_weights: NimaOpt = None,
 ) -> None:
-    """Score existing images: full-reference metrics against --target, no-reference ones (NIQE) alone."""
+    """Score existing images: full-reference metrics against --target, no-reference ones (NIQE, NIMA)
+    alone."""
     measured = parse_metrics(metrics)
+    prepare_nima(measured, nima_weights)
     needs_target = [m.name for m in measured if m.full_reference]
     if needs_target and target is None:
         raise EnhanceKitError(

@@ -32,11 +32,19 @@ def _niqe(image: np.ndarray) -> float:
     return niqe(image)
 
 
+def _nima(image: np.ndarray) -> float:
+    # Imported lazily: NIMA needs torch and a user-supplied weights file.
+    from enhancekit.metrics.nima import nima
+
+    return nima(image)
+
+
 METRICS: dict[str, Metric] = {
     "psnr": Metric("psnr", psnr, full_reference=True, higher_is_better=True),
     "ssim": Metric("ssim", ssim, full_reference=True, higher_is_better=True),
     "mse": Metric("mse", mse, full_reference=True, higher_is_better=False),
     "niqe": Metric("niqe", _niqe, full_reference=False, higher_is_better=False),
+    "nima": Metric("nima", _nima, full_reference=False, higher_is_better=True),
 }
 
 

@@ -243,3 +243,12 @@ register_model(
     description="ADL discriminator: three-scale per-pixel logits (for GAN training, not inference)",
     role="discriminator",
 )
+register_model(
+    "adl-microscopy",
+    EfficientUNet,
+    task="denoise",
+    weights="adl-microscopy.safetensors",
+    in_channels=1,
+    filters=LIGHT_FILTERS,
+    description="ADL, light, trained on 5 real W2S noisy/clean pairs (configs/adl_microscopy.yaml)",
+)

@@ -114,7 +114,7 @@ class UEGANGenerator(nn.Module):
     - Decoder: per level a transposed conv (x2) with norm and LeakyReLU, the encoder skip added, and a
       :class:`LocalFeatureEnhancement` (CBAM) when ``local_enhancement``.
     - Output: a 3x3 conv to ``in_channels`` and ``tanh``, added to the input (the generator learns a
-      correction, so an untrained one starts near the identity).
+      correction; the conv starts at zero, so an untrained generator is the identity).
 
     Any input size: the inference engine pads to ``size_multiple = 2 ** depth`` and crops back.
     """
@@ -161,6 +161,10 @@ class UEGANGenerator(nn.Module):
             LocalFeatureEnhancement(c, norm) if local_enhancement else nn.Identity() for c in widths[:-1]
         )
         self.head = nn.Conv2d(base_width, in_channels, 3, padding=1)
+        # Zero-initialised: an untrained generator is exactly the identity, so unpaired training starts from
+        # the input image instead of noise, and the identity loss holds from the first step.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.stem(x)

@@ -20,32 +20,35 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
 VGG19_ENV = "ENHANCEKIT_VGG19_WEIGHTS"
 
-# Configuration "E" of the paper: convolutions per block; a 2x2 max-pool closes each block.
-_BLOCK_DEPTHS = (2, 2, 4, 4, 4)
+# Convolutions per block of configurations "E" (VGG19) and "D" (VGG16); a 2x2 max-pool closes each block.
+VGG19_DEPTHS = (2, 2, 4, 4, 4)
+VGG16_DEPTHS = (2, 2, 3, 3, 3)
 _BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 # The statistics torchvision's ImageNet models were trained with, on RGB in [0, 1].
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _build_layout() -> tuple[tuple[tuple[int, int] | str, ...], dict[str, int]]:
+def _build_layout(depths: tuple[int, ...]) -> tuple[tuple[tuple[int, int] | str, ...], dict[str, int]]:
     """torchvision's ``features`` Sequential as (in, out) channels of a 3x3 convolution, ``"relu"`` or
-    ``"pool"``, and the index of each ``conv{block}_{i}`` / ``relu{block}_{i}`` in it."""
+    ``"pool"``, and the index of each ``conv{block}_{i}`` / ``relu{block}_{i}`` / ``pool{block}`` in it."""
     layout: list[tuple[int, int] | str] = []
     names: dict[str, int] = {}
     in_channels = 3
-    for block, (depth, width) in enumerate(zip(_BLOCK_DEPTHS, _BLOCK_WIDTHS, strict=True), start=1):
+    for block, (depth, width) in enumerate(zip(depths, _BLOCK_WIDTHS, strict=True), start=1):
         for i in range(1, depth + 1):
             names[f"conv{block}_{i}"] = len(layout)
             layout.append((in_channels, width))
             names[f"relu{block}_{i}"] = len(layout)
             layout.append("relu")
             in_channels = width
+        names[f"pool{block}"] = len(layout)
         layout.append("pool")
     return tuple(layout), names
 
 
-_LAYOUT, VGG19_LAYERS = _build_layout()
+_LAYOUTS = {depths: _build_layout(depths) for depths in (VGG19_DEPTHS, VGG16_DEPTHS)}
+VGG19_LAYERS = _LAYOUTS[VGG19_DEPTHS][1]
 
 
 def _make_layer(spec: tuple[int, int] | str) -> nn.Module:
@@ -57,7 +60,39 @@ def _make_layer(spec: tuple[int, int] | str) -> nn.Module:
     return nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
 
-class VGG19Features(nn.Module):
+class VGGFeatures(nn.Module):
+    """The convolutional part of a VGG network (Simonyan and Zisserman, ICLR 2015) with ``depths``
+    convolutions per block, up to ``layer``; torchvision's parameter names (see :class:`VGG19Features`)."""
+
+    def __init__(self, depths: tuple[int, ...], layer: str, normalize_input: bool = True) -> None:
+        super().__init__()
+        layout, names = _LAYOUTS[tuple(depths)]
+        if layer not in names:
+            raise EnhanceKitError(
+                f"unknown VGG layer {layer!r}; use relu<block>_<i>, conv<block>_<i> or pool<b>"
+            )
+        self.layer = layer
+        self.normalize_input = normalize_input
+        # Only the layers up to ``layer`` are built: later ones would cost memory and never run.
+        self.features = nn.Sequential(*(_make_layer(spec) for spec in layout[: names[layer] + 1]))
+        # Non-persistent: the statistics are constants, not part of (or expected in) any checkpoint.
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] != 3:
+            raise EnhanceKitError(f"VGG features need 1- or 3-channel images, got {x.shape[1]} channels")
+        if self.normalize_input:
+            x = (x - self.mean) / self.std
+        return self.features(x)
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer!r}, normalize_input={self.normalize_input}"
+
+
+class VGG19Features(VGGFeatures):
     """The convolutional part of VGG19 (configuration "E") of Simonyan and Zisserman, "Very Deep
     Convolutional Networks for Large-Scale Image Recognition" (ICLR 2015), as used for perceptual losses
     (Johnson, Alahi and Fei-Fei, ECCV 2016; Ledig et al., CVPR 2017).
@@ -71,28 +106,7 @@ class VGG19Features(nn.Module):
     """
 
     def __init__(self, layer: str = "relu5_4", normalize_input: bool = True) -> None:
-        super().__init__()
-        if layer not in VGG19_LAYERS:
-            raise EnhanceKitError(f"unknown VGG19 layer {layer!r}; use relu<block>_<i> or conv<block>_<i>")
-        self.layer = layer
-        self.normalize_input = normalize_input
-        # Only the layers up to ``layer`` are built: later ones would cost memory and never run.
-        self.features = nn.Sequential(*(_make_layer(spec) for spec in _LAYOUT[: VGG19_LAYERS[layer] + 1]))
-        # Non-persistent: the statistics are constants, not part of (or expected in) any checkpoint.
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        elif x.shape[1] != 3:
-            raise EnhanceKitError(f"VGG19 features need 1- or 3-channel images, got {x.shape[1]} channels")
-        if self.normalize_input:
-            x = (x - self.mean) / self.std
-        return self.features(x)
-
-    def extra_repr(self) -> str:
-        return f"layer={self.layer!r}, normalize_input={self.normalize_input}"
+        super().__init__(VGG19_DEPTHS, layer, normalize_input)
 
 
 def _hub_file() -> Path:

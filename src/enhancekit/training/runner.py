@@ -91,7 +91,8 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     crop = config.val.crop if config.val.crop is not None else (scale if defaults.crop_is_scale else 0)
     scheduler = OmegaConf.to_container(config.scheduler, resolve=True)
     scheduled = scheduler.get("name", "none") != "none"
-    if config.data.val is None and (scheduler.get("name") == "plateau" or (scheduled and config.adversarial)):
+    gan = config.adversarial is not None or config.unpaired is not None
+    if config.data.val is None and (scheduler.get("name") == "plateau" or (scheduled and gan)):
         # Plateau schedules read the validation score, and GAN schedules step at the end of validation.
         raise EnhanceKitError("this scheduler needs validation data (data.val)")
     if scheduler.get("name") == "plateau":
