@@ -222,11 +222,15 @@ class MultiScaleDiscriminator(nn.Module):
         return logits
 
 
+# Light widths for CPUs; base_width=32, global_blocks=2 is closer to UEGAN's size (13 M parameters).
+LIGHT = {"base_width": 16, "depth": 3, "global_blocks": 1}
+
 register_model(
     "uegan",
     UEGANGenerator,
     task="enhance",
     description="UEGAN-style generator: global attention + CBAM local enhancement, untrained; pass --weights",
+    **LIGHT,
 )
 register_model(
     "uegan-no-lfe",
@@ -234,6 +238,7 @@ register_model(
     task="enhance",
     local_enhancement=False,
     description="UEGAN-style generator without the CBAM local enhancement (ablation), untrained",
+    **LIGHT,
 )
 register_model(
     "uegan-discriminator",
