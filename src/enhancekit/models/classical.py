@@ -44,6 +44,27 @@ register_model(
 )
 
 
+
+class Identity(nn.Module):
+    """The input unchanged: the "do nothing" row of any evaluation (e.g. the noisy input's own PSNR, scored
+    through exactly the pipeline the models go through)."""
+
+    in_channels = None
+    scale = 1
+
+    def __init__(self, spatial_dims: int = 2) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+register_model("identity", Identity, task="enhance", description="the input unchanged (baseline row)")
+register_model(
+    "identity-3d", Identity, task="denoise", spatial_dims=3, description="the volume unchanged (baseline row)"
+)
+
 # BT.601 luma weights: the usual definition of an RGB image's luminance for exposure statistics.
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # A mean luminance near 0 or 1 sends log(target) / log(mean) towards 0 or infinity; one decade either way
