@@ -93,6 +93,15 @@ def test_quality_term_alone_moves_the_generator(tmp_path):
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
 
 
+class _StopAfter(L.Callback):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, task):
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
+
+
 class _Capture(L.Callback):
     def on_train_start(self, trainer, task):
         self.epoch = trainer.current_epoch
@@ -107,15 +116,18 @@ def test_resume_restores_epoch_schedule_optimizer_and_pool(tmp_path):
     config = load_config(recipe, ["trainer.max_epochs=4", "trainer.accelerator=cpu", "trainer.logger=false"])
     task, _ = build_task(config)
     train_loader, val_loader = build_dataloaders(config, task.model)
+    # The interrupted run is a 4-epoch run stopped after its second epoch, so its schedule spans 4 epochs.
     first = L.Trainer(
-        max_epochs=2,
+        max_epochs=4,
         accelerator="cpu",
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tmp_path,
+        callbacks=[_StopAfter(2)],
     )
     first.fit(task, train_loader, val_loader)
+    assert first.current_epoch == 2
     checkpoint_path = tmp_path / "mid.ckpt"
     first.save_checkpoint(checkpoint_path)
     saved = torch.load(checkpoint_path, weights_only=False)
