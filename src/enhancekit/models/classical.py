@@ -44,7 +44,6 @@ register_model(
 )
 
 
-
 class Identity(nn.Module):
     """The input unchanged: the "do nothing" row of any evaluation (e.g. the noisy input's own PSNR, scored
     through exactly the pipeline the models go through)."""
