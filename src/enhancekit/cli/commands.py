@@ -14,7 +14,7 @@ from rich.table import Table
 
 from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
-from enhancekit.data.degradations import GaussianNoise, imresize, parse_degradation
+from enhancekit.data.degradations import imresize, known_noise_sigma, parse_degradation
 from enhancekit.data.io import (
     atomic_output,
     is_volume_file,
@@ -270,8 +270,7 @@ def evaluate(
             ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
             scale = max(1, round(ratio))
     # A synthetic noise level is known: classical denoisers get it instead of estimating it.
-    known = isinstance(degradation, GaussianNoise) and not degradation.blind
-    noise_sigma = degradation.sigma_255 if known else None
+    noise_sigma = known_noise_sigma(degradation)
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
     if degradation is not None and degradation.scale != model_scale:
@@ -332,10 +331,7 @@ def _evaluate_volumes(
     measured = parse_metrics(metrics, volumes=True)
     degradation = parse_degradation(degrade)
     target_files = list_inputs([target], volumes=True)
-    known = isinstance(degradation, GaussianNoise) and not degradation.blind
-    _, net = build_model(
-        model, weights=weights, scale=None, noise_sigma=degradation.sigma_255 if known else None
-    )
+    _, net = build_model(model, weights=weights, scale=None, noise_sigma=known_noise_sigma(degradation))
     if save is not None:
         guard_output_dir(save, target_files)
     report = Report(

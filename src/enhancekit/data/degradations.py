@@ -350,6 +350,14 @@ class PoorQuality(Degradation):
         return f"PoorQuality(sigma_255={self.sigma_255}, seed={self.seed})"
 
 
+def known_noise_sigma(degradation: Degradation | None) -> float | None:
+    """The noise sigma (0-255) a degradation adds when it is one fixed level, for methods that can take it
+    instead of estimating it; None otherwise (no noise, or blind noise of a random level)."""
+    if isinstance(degradation, GaussianNoise) and not degradation.blind:
+        return degradation.sigma_255
+    return None
+
+
 #: spec name -> degradation class; add a class here to make a new ``name:arg`` spec available.
 DEGRADATIONS: dict[str, type[Degradation]] = {
     cls.name: cls for cls in (BicubicDownscale, GaussianNoise, PoorQuality)
