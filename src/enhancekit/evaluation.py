@@ -84,6 +84,17 @@ def measure(
     return scores
 
 
+def measure_volume(output: np.ndarray, clean: np.ndarray, metrics: Sequence[Metric]) -> dict[str, float]:
+    """Scores of one volume file; a 4D file (a series of 3D volumes on its last axis) gets each volume's
+    scores averaged, as 3D SSIM is defined on one volume."""
+    if output.ndim == 3:
+        return measure(output, clean, metrics, color="rgb", crop=0)
+    per_volume = [
+        measure(output[..., t], clean[..., t], metrics, color="rgb", crop=0) for t in range(output.shape[-1])
+    ]
+    return {name: float(np.mean([scores[name] for scores in per_volume])) for name in per_volume[0]}
+
+
 def match_target(output: np.ndarray, target: np.ndarray, scale: int, name: str) -> np.ndarray:
     """The target cropped to the output when the HR side was not a multiple of ``scale`` (SR protocol)."""
     if output.shape == target.shape:
@@ -116,13 +127,14 @@ def degraded_pairs(
 def degraded_volume_pairs(
     targets: Sequence[Path], degradation: Degradation
 ) -> Iterator[tuple[str, VolumeData, np.ndarray, np.ndarray]]:
-    """(name, volume, degraded, clean) for 3D volume files, on the volume's [0, 1] normalised scale."""
+    """(name, volume, degraded, clean) for 3D (or 4D: a series of 3D) volume files, on the volume's [0, 1]
+    normalised scale."""
     if degradation.scale != 1:
         raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
     for path in targets:
         volume = read_volume(path)
-        if volume.voxels.ndim != 3:
-            raise EnhanceKitError(f"{path.name}: expected a 3D volume, got shape {volume.voxels.shape}")
+        if volume.voxels.ndim not in (3, 4):
+            raise EnhanceKitError(f"{path.name}: expected a 3D or 4D volume, got shape {volume.voxels.shape}")
         clean = volume.normalized()
         yield path.name, volume, np.asarray(degradation(clean), np.float32), clean
 

@@ -107,3 +107,23 @@ def test_volume_errors_are_one_line(ct_dir, tmp_path):
     (tmp_path / "broken" / "bad.nii.gz").write_bytes(b"not a volume")
     result = invoke("enhance", tmp_path / "broken", "-o", tmp_path / "o", "-m", "gaussian-filter-3d")
     assert result.exit_code == 1 and "bad.nii.gz" in result.output and "Traceback" not in result.output
+
+
+def test_eval_on_a_4d_series_averages_its_volumes(ct_dir, tmp_path):
+    """A 4D file (a series of 3D volumes) is scored volume by volume and saved back as 4D."""
+    source = nib.load(ct_dir / "head.nii.gz")
+    volume = np.asarray(source.dataobj)
+    series_dir = tmp_path / "series"
+    series_dir.mkdir()
+    nib.save(nib.Nifti1Image(np.stack([volume, volume], -1), source.affine), series_dir / "series.nii.gz")
+    scores = {}
+    for folder in (ct_dir, series_dir):
+        path = tmp_path / f"{folder.name}.json"
+        args = ["--metrics", "psnr,ssim", "--json", path, "--save", tmp_path / f"saved_{folder.name}"]
+        result = invoke("eval", "-m", "gaussian-filter-3d", "--target", folder, "--degrade", "awgn:25", *args)
+        assert result.exit_code == 0, result.output
+        scores[folder.name] = json.loads(path.read_text())["metrics"]
+    # Two copies of the same volume under independent noise score like the single volume.
+    for metric, tolerance in (("psnr", 0.3), ("ssim", 0.02)):
+        assert abs(scores["series"][metric]["mean"] - scores["ct"][metric]["mean"]) < tolerance
+    assert nib.load(tmp_path / "saved_series" / "series.nii.gz").shape == (*volume.shape, 2)

@@ -34,6 +34,7 @@ from enhancekit.evaluation import (
     holds_volumes,
     match_target,
     measure,
+    measure_volume,
     quantize,
     score_files,
 )
@@ -352,7 +353,7 @@ def _evaluate_volumes(
                 on_slice=on_slice,
             )
             output = np.clip(output, 0.0, 1.0)
-            report.images.append({"name": name, **measure(output, clean, measured, color="rgb", crop=0)})
+            report.images.append({"name": name, **measure_volume(output, clean, measured)})
             if save is not None:
                 write_volume(save / name, volume.from_normalized(output))
     _finish(report, f"{model} on {target} (3D)", json_path)

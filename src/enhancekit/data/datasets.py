@@ -61,6 +61,17 @@ def dihedral(image: np.ndarray, index: int) -> np.ndarray:
     return np.rot90(image, k=index & 3, axes=(0, 1))
 
 
+def _checked_index(index: int, length: int) -> int:
+    """``index`` as a position in ``range(length)``, negative indices counted from the end.
+
+    Out-of-range indices raise IndexError, which is what ends ``for sample in dataset`` (the datasets wrap
+    positions onto their images with ``%``, which alone would never stop).
+    """
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for a dataset of {length} samples")
+    return index % length
+
+
 class PairedImageDataset(Dataset):
     """Aligned (input, target) pairs: folders paired by file stem, or clean targets with a degradation.
 
@@ -123,6 +134,7 @@ class PairedImageDataset(Dataset):
         return np.random.default_rng([self.seed, index, int(torch.randint(0, 2**31 - 1, ()).item())])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = _checked_index(index, len(self))
         rng = self._rng(index)
         item = index % len(self.targets)
         target = self.targets[item]
@@ -263,6 +275,7 @@ class UnpairedImageDataset(Dataset):
         return dihedral(patch, int(rng.integers(8))) if self.augment else patch
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = _checked_index(index, len(self))
         rng = np.random.default_rng([self.seed, index, int(torch.randint(0, 2**31 - 1, ()).item())])
         low = self._patch(self.lows[index % len(self.lows)], rng)
         if self.low_degradation is not None:

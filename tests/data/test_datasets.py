@@ -1,0 +1,38 @@
+"""Dataset behaviour that the training engine does not exercise: plain Python iteration and indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from enhancekit.data.datasets import PairedImageDataset, UnpairedImageDataset
+
+
+def _images(count: int, size: int = 24) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.random((size, size, 1), dtype=np.float32) for _ in range(count)]
+
+
+def test_paired_dataset_iteration_ends_after_len_samples():
+    dataset = PairedImageDataset(_images(3), _images(3), patch_size=16, repeat=2)
+    samples = list(dataset)
+    assert len(samples) == len(dataset) == 6
+    assert samples[0][0].shape == (1, 16, 16)
+
+
+def test_unpaired_dataset_iteration_ends_after_len_samples():
+    dataset = UnpairedImageDataset(_images(2), _images(5), patch_size=16, repeat=3)
+    assert len(list(dataset)) == len(dataset) == 6
+
+
+@pytest.mark.parametrize("index", [6, -7])
+def test_out_of_range_index_raises(index):
+    dataset = PairedImageDataset(_images(3), _images(3), repeat=2)
+    with pytest.raises(IndexError):
+        dataset[index]
+
+
+def test_negative_index_counts_from_the_end():
+    targets = _images(3)
+    dataset = PairedImageDataset(targets, targets)
+    np.testing.assert_array_equal(dataset[-1][1].numpy()[0], targets[2][..., 0])
