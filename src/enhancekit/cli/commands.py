@@ -12,14 +12,13 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale
+from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale, scale_between_folders
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import imresize, known_noise_sigma, parse_degradation
 from enhancekit.data.io import (
     atomic_output,
     is_volume_file,
     list_inputs,
-    pair_by_stem,
     read_image,
     read_volume,
     write_image,
@@ -267,9 +266,7 @@ def evaluate(
         if degradation is not None:
             scale = degradation.scale
         else:
-            first_input, first_target = pair_by_stem(input_files, target_files)[0]
-            ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
-            scale = max(1, round(ratio))
+            scale = scale_between_folders(input_files, target_files)
     # A synthetic noise level is known: classical denoisers get it instead of estimating it.
     noise_sigma = known_noise_sigma(degradation)
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)

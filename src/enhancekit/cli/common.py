@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
+from enhancekit.data.io import pair_by_stem, read_image
 from enhancekit.errors import EnhanceKitError
 from enhancekit.registry import ModelEntry, create_model, get_model_entry
 
@@ -14,6 +15,14 @@ from enhancekit.registry import ModelEntry, create_model, get_model_entry
 def has_free_scale(entry: ModelEntry) -> bool:
     """Whether the user chooses the model's scale (a ``scale`` argument and no weights tied to one)."""
     return "scale" in entry.defaults and entry.weights is None
+
+
+def scale_between_folders(input_files: Sequence[Path], target_files: Sequence[Path]) -> int:
+    """The integer upscaling that maps the first input onto its paired target (a free-scale model's scale
+    when only folders are given)."""
+    first_input, first_target = pair_by_stem(list(input_files), list(target_files))[0]
+    ratio = read_image(first_target).pixels.shape[0] / read_image(first_input).pixels.shape[0]
+    return max(1, round(ratio))
 
 
 def build_model(

@@ -8,11 +8,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from enhancekit.cli.common import build_model, has_free_scale
+from enhancekit.cli.common import build_model, has_free_scale, scale_between_folders
 from enhancekit.cli.ui import console, progress_bars, track
 from enhancekit.compare import AUTO_SIDE, AUTO_SIDE_SR, FIT_SIDE, NamedModel, make_comparison, parse_region
 from enhancekit.data.degradations import Degradation, parse_degradation
-from enhancekit.data.io import list_inputs, pair_by_stem, read_image, write_image
+from enhancekit.data.io import list_inputs, pair_by_stem, write_image
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import degraded_pairs, folder_pairs
 from enhancekit.inference import Enhancer
@@ -150,8 +150,7 @@ def _scale(
     if fixed:
         return int(fixed[0].defaults.get("scale", 1)), f"model {fixed[0].name}"
     assert input_files is not None
-    ratio = read_image(target_files[0]).pixels.shape[0] / read_image(input_files[0]).pixels.shape[0]
-    return max(1, round(ratio)), "the input and target sizes"
+    return scale_between_folders(input_files, target_files), "the input and target sizes"
 
 
 def _models(
