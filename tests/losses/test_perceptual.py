@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from enhancekit.errors import EnhanceKitError
 from enhancekit.losses import CompositeLoss
 from enhancekit.losses.perceptual import PerceptualLoss
-from enhancekit.models.vgg import VGG19_ENV, VGG19_FILE, VGG19Features, random_vgg19_features
+from enhancekit.models.vgg import VGG19Features
+from enhancekit.pretrained import VGG19_ENV, VGG19_FILE, random_vgg19_features
 from enhancekit.training.config import load_config
 from enhancekit.training.runner import build_task
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from enhancekit import EnhanceKitError
 from enhancekit.cli.app import app
 from enhancekit.losses.emd import emd
-from enhancekit.models.nima import NIMA, NIMA_ENV, load_nima, nima_mean_std
+from enhancekit.models.nima import NIMA, nima_mean_std
+from enhancekit.pretrained import NIMA_ENV, load_nima
 
 
 def test_mean_and_std_of_a_rating_distribution():

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from enhancekit.errors import EnhanceKitError
-from enhancekit.models.vgg import (
+from enhancekit.models.vgg import VGG19_LAYERS, VGG19Features
+from enhancekit.pretrained import (
     VGG19_ENV,
     VGG19_FILE,
-    VGG19_LAYERS,
     VGG19_URL,
-    VGG19Features,
     find_vgg19_weights,
     load_vgg19_features,
     random_vgg19_features,

@@ -80,7 +80,7 @@ def prepare_nima(measured, weights: Path | None) -> None:
     if not any(m.name == "nima" for m in measured):
         return
     from enhancekit.metrics.nima import nima_model
-    from enhancekit.models.nima import NIMA_ENV
+    from enhancekit.pretrained import NIMA_ENV
 
     if weights is not None:
         os.environ[NIMA_ENV] = str(weights)

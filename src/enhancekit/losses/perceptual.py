@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
-from enhancekit.models.vgg import VGG19Features, load_vgg19_features, random_vgg19_features
+from enhancekit.models.vgg import VGG19Features
+from enhancekit.pretrained import load_vgg19_features, random_vgg19_features
 
 CRITERIA: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "mse": F.mse_loss,
@@ -25,7 +26,7 @@ class PerceptualLoss(nn.Module):
 
     Images are RGB (or gray) in [0, 1]. The extractor is loaded when the term is built, so a recipe without
     the weights stops at start-up rather than mid-training: ``weights`` is a checkpoint path, or ``None`` to
-    search as :func:`~enhancekit.models.vgg.find_vgg19_weights` does (``download=True`` fetches it when
+    search as :func:`~enhancekit.pretrained.find_vgg19_weights` does (``download=True`` fetches it when
     absent). ``weights="random"`` uses fixed random VGG19 weights instead: a stand-in to exercise the
     plumbing without the ImageNet file, which does NOT measure perceptual similarity. ``criterion`` is
     ``mse`` or ``l1``.

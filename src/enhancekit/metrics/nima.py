@@ -1,5 +1,5 @@
 """NIMA score of an image (Talebi and Milanfar 2018): the mean of the predicted rating distribution, 1..10,
-higher is better. The weights come from the user (see :mod:`enhancekit.models.nima`)."""
+higher is better. The weights come from the user (see :func:`enhancekit.pretrained.load_nima`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import os
 import numpy as np
 import torch
 
-from enhancekit.models.nima import NIMA, NIMA_ENV, load_nima, nima_mean_std
+from enhancekit.models.nima import NIMA, nima_mean_std
+from enhancekit.pretrained import NIMA_ENV, load_nima
 
 
 @functools.lru_cache(maxsize=2)

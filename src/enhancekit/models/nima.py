@@ -7,28 +7,17 @@ paper's backbones and the one of the widely used PyTorch port, whose checkpoints
 (``features.*`` and ``classifier.1.*``; a DataParallel ``module.`` prefix is dropped).
 
 No weights ship with enhancekit (the published ones are trained on AVA, whose licence is not ours to
-grant): the user supplies a file.
+grant): the user supplies a file, which :func:`enhancekit.pretrained.load_nima` reads.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
-from enhancekit.errors import EnhanceKitError
 from enhancekit.models.vgg import VGG16_DEPTHS, VGGFeatures
 
-NIMA_ENV = "ENHANCEKIT_NIMA_WEIGHTS"
-NIMA_HELP = (
-    "NIMA needs published weights, which enhancekit does not ship: e.g. the VGG16 NIMA checkpoint of the "
-    "PyTorch port 'kentsyx/Neural-IMage-Assessment' (trained on AVA); pass it with --nima-weights PATH or "
-    f"set {NIMA_ENV}=PATH. NIQE (--metrics niqe) needs no weights."
-)
 INPUT_SIZE = 224
 BUCKETS = 10
 
@@ -57,34 +46,3 @@ def nima_mean_std(distribution: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     mean = (distribution * ratings).sum(dim=1)
     variance = (distribution * (ratings - mean[:, None]) ** 2).sum(dim=1)
     return mean, variance.clamp_min(0).sqrt()
-
-
-def load_nima(path: str | Path | None = None) -> NIMA:
-    """NIMA in eval mode with the weights at ``path`` (``.pth``/``.pt`` state dict or ``.safetensors``), or
-    at ``$ENHANCEKIT_NIMA_WEIGHTS``; a missing or mismatched file is a one-line :class:`EnhanceKitError`."""
-    chosen = path if path is not None else os.environ.get(NIMA_ENV)
-    if not chosen:
-        raise EnhanceKitError(NIMA_HELP)
-    path = Path(chosen).expanduser()
-    if not path.is_file():
-        raise EnhanceKitError(f"NIMA weights file not found: {path}. {NIMA_HELP}")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and header errors of a damaged file
-        raise EnhanceKitError(f"cannot read NIMA weights {path}: {type(exc).__name__}") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise EnhanceKitError(f"cannot read NIMA weights {path}: not a state dict")
-    state = {key.removeprefix("module."): value for key, value in state.items()}
-    model = NIMA()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise EnhanceKitError(
-            f"{path} is not a VGG16 NIMA checkpoint (expected features.* and classifier.1.* entries)"
-        ) from exc
-    return model.eval().requires_grad_(False)

@@ -1,24 +1,16 @@
 """VGG19 convolutional features, laid out like torchvision's so its ImageNet checkpoint loads unchanged.
 
 torchvision is not a dependency: :class:`VGG19Features` rebuilds ``torchvision.models.vgg19().features``
-with the same ``features.<index>.weight`` names, and :func:`load_vgg19_features` reads the standard
-checkpoint ``vgg19-dcbb9e9d.pth`` (found locally, or downloaded on request from download.pytorch.org).
+with the same ``features.<index>.weight`` names, so that
+:func:`enhancekit.pretrained.load_vgg19_features` loads the standard checkpoint ``vgg19-dcbb9e9d.pth``.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
-
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
-VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
-VGG19_ENV = "ENHANCEKIT_VGG19_WEIGHTS"
 
 # Convolutions per block of configurations "E" (VGG19) and "D" (VGG16); a 2x2 max-pool closes each block.
 VGG19_DEPTHS = (2, 2, 4, 4, 4)
@@ -102,121 +94,8 @@ class VGG19Features(VGGFeatures):
     ESRGAN, ``conv{block}_{i}``), so no layer past it is built or run. With ``normalize_input`` the input is
     taken as RGB in [0, 1] and standardised with the ImageNet mean and std the weights were trained with;
     one-channel (gray) inputs are repeated to three channels. Weights start with PyTorch's default
-    initialisation: load them with :func:`load_vgg19_features`.
+    initialisation: load them with :func:`enhancekit.pretrained.load_vgg19_features`.
     """
 
     def __init__(self, layer: str = "relu5_4", normalize_input: bool = True) -> None:
         super().__init__(VGG19_DEPTHS, layer, normalize_input)
-
-
-def _hub_file() -> Path:
-    # Looked up at call time so TORCH_HOME (and tests) can move the cache.
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-
-
-def _search() -> Path | None:
-    env = os.environ.get(VGG19_ENV)
-    for candidate in ([Path(env).expanduser()] if env else []) + [_hub_file()]:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_vgg19_weights(path: str | Path | None = None) -> Path:
-    """The VGG19 ImageNet checkpoint: ``path`` if given, else ``$ENHANCEKIT_VGG19_WEIGHTS``, else torch
-    hub's cache (``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``, where torchvision keeps it)."""
-    if path is not None:
-        explicit = Path(path).expanduser()
-        if not explicit.is_file():
-            raise EnhanceKitError(f"VGG19 weights file not found: {explicit}")
-        return explicit
-    found = _search()
-    if found is not None:
-        return found
-    env = os.environ.get(VGG19_ENV)
-    env_state = f"${VGG19_ENV}={env} (missing)" if env else f"${VGG19_ENV} (unset)"
-    hub = _hub_file()
-    raise EnhanceKitError(
-        f"the VGG19 perceptual loss needs torchvision's ImageNet weights {VGG19_FILE}, not found "
-        f"(looked at: an explicit path (none given), {env_state}, {hub}); give its path (loss term "
-        f"`weights: PATH`), set {VGG19_ENV}=PATH, copy it to {hub}, or let enhancekit download it from "
-        f"{VGG19_URL} (loss term `download: true`)"
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    # EnhanceKitError messages are one line; library exceptions may span several or be empty.
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _download() -> dict[str, Any]:
-    hub = _hub_file()
-    try:
-        # check_hash compares the file against the hash prefix in its name (dcbb9e9d).
-        return torch.hub.load_state_dict_from_url(
-            VGG19_URL, model_dir=str(hub.parent), map_location="cpu", check_hash=True, weights_only=True
-        )
-    except (OSError, RuntimeError) as exc:  # URLError, timeouts, disk errors; RuntimeError: bad hash
-        raise EnhanceKitError(
-            f"cannot download {VGG19_URL}: {_first_line(exc)}; "
-            f"place the file at {hub} or set {VGG19_ENV}=PATH"
-        ) from exc
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load fails in many ways (pickle, zip, EOF) on a damaged file
-        raise EnhanceKitError(f"cannot read VGG19 weights {path}: {_first_line(exc)}") from exc
-    if not isinstance(state, dict):
-        raise EnhanceKitError(f"cannot read VGG19 weights {path}: not a state dict")
-    return state
-
-
-def _frozen(module: VGG19Features) -> VGG19Features:
-    module.requires_grad_(False)
-    return module.eval()
-
-
-def load_vgg19_features(
-    layer: str = "relu5_4", path: str | Path | None = None, download: bool = False
-) -> VGG19Features:
-    """Frozen (no gradients, eval mode) VGG19 features up to ``layer`` with the ImageNet weights.
-
-    The checkpoint is searched as :func:`find_vgg19_weights` does; with ``download=True`` and no local copy
-    (and no explicit ``path``) it is fetched from download.pytorch.org into torch hub's cache, hash-checked.
-    ``classifier.*`` entries, and layers past ``layer``, are ignored.
-    """
-    if download and path is None and _search() is None:
-        state, source = _download(), VGG19_URL
-    else:
-        source_path = find_vgg19_weights(path)
-        state, source = _read(source_path), str(source_path)
-    module = VGG19Features(layer)
-    wanted = module.state_dict()
-    missing = [key for key in wanted if key not in state]
-    if missing:
-        raise EnhanceKitError(f"{source} is not a VGG19 checkpoint: no {missing[0]!r}")
-    try:
-        module.load_state_dict({key: state[key] for key in wanted})
-    except RuntimeError as exc:
-        raise EnhanceKitError(f"{source} is not a VGG19 checkpoint: shapes differ") from exc
-    return _frozen(module)
-
-
-def random_vgg19_features(layer: str = "relu5_4", seed: int = 0) -> VGG19Features:
-    """Frozen VGG19 features with fixed random weights: a stand-in for plumbing tests and for runs without
-    the ImageNet file. Random features do not measure perceptual similarity; do not train with them.
-
-    He-normal weights (He et al., ICCV 2015) keep activations from vanishing across the 16 layers; the
-    forked random state leaves the caller's global random stream untouched.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = VGG19Features(layer)
-        for conv in module.features:
-            if isinstance(conv, nn.Conv2d):
-                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-                nn.init.zeros_(conv.bias)
-    return _frozen(module)
