@@ -46,7 +46,7 @@ def test_weights_round_trip_and_errors(tmp_path):
         create_model("dncnn", depth=4, width=8, weights=path)  # shape mismatch
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"not a safetensors file")
-    with pytest.raises(EnhanceKitError, match="cannot load weights"):
+    with pytest.raises(EnhanceKitError, match="cannot read weights"):
         create_model("dncnn", depth=3, width=8, weights=corrupt)
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from enhancekit.errors import EnhanceKitError
 from enhancekit.models.nima import NIMA
 from enhancekit.models.vgg import VGG19Features
+from enhancekit.registry import read_weights_file
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
@@ -155,13 +155,7 @@ def load_nima(path: str | Path | None = None) -> NIMA:
     path = Path(chosen).expanduser()
     if not path.is_file():
         raise EnhanceKitError(f"NIMA weights file not found: {path}. {NIMA_HELP}")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and header errors of a damaged file
-        raise EnhanceKitError(f"cannot read NIMA weights {path}: {type(exc).__name__}") from exc
+    state = read_weights_file(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

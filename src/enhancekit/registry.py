@@ -112,26 +112,32 @@ def _first_reason(exc: Exception) -> str:
     return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
+def read_weights_file(path: Path) -> Any:
+    """The raw contents of a ``.safetensors`` file or a torch checkpoint (tensors only, no pickled code);
+    a damaged file is a one-line :class:`EnhanceKitError`."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and header errors of a damaged file
+        raise EnhanceKitError(f"cannot read weights {path}: {_first_reason(exc)}") from exc
+
+
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a safetensors (or torch ``state_dict``/Lightning checkpoint) file into ``model``, strictly."""
     path = Path(path)
     if not path.is_file():
         raise EnhanceKitError(f"weights file not found: {path}")
+    state = read_weights_file(path)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = {
+            k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")
+        }
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state:
-                state = {
-                    k.removeprefix("model."): v
-                    for k, v in state["state_dict"].items()
-                    if k.startswith("model.")
-                }
         model.load_state_dict(state, strict=True)
-    except Exception as exc:  # any corrupt or mismatched file becomes one clear line
+    except Exception as exc:  # a mismatched or non-dict file becomes one clear line
         raise EnhanceKitError(f"cannot load weights {path}: {_first_reason(exc)}") from exc
 
 
