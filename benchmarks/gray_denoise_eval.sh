@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # The gray AWGN table: BSD68 at sigma 15/25/50 and Set12 at sigma 25, every method on the same noisy images
 # (`--degrade awgn:S`: fixed seed, rounded to 8 bits like a saved image; the classical methods get the true
-# sigma). MODELS (space-separated, default below) picks the rows: BM3D costs about 3 minutes per megapixel
-# on 2 cores, so its sigma 15/50 rows are left to a patient run: MODELS="bm3d" SIGMAS="15 50" bash ...
-# JSON per (set, sigma, model) under benchmarks/results/denoise_eval/, and a summary on stdout.
+# sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
+# trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D costs about 3 minutes per
+# megapixel on 2 cores, so its sigma 15/50 rows are left to a patient run: MODELS=bm3d SIGMAS="15 50".
+# JSON per (set, sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
 #   bash benchmarks/gray_denoise_eval.sh [DATA_DIR]     (DATA_DIR defaults to ../shared/data)
 set -euo pipefail
 data=${1:-../shared/data}
-models=${MODELS:-identity wavelet nlm dncnn-gray adl-gray}
+models=${MODELS:-identity wavelet nlm}
 sigmas=${SIGMAS:-15 25 50}
 out=benchmarks/results/denoise_eval
 mkdir -p "$out"
-run() {  # set folder, sigma, model
-  enhancekit eval --model "$3" --target "$data/$1" --degrade "awgn:$2" --metrics psnr,ssim \
-    --json "$out/${1}_awgn${2}_$3.json" > /dev/null
+run() {  # set folder, sigma, label, model options
+  local set=$1 sigma=$2 label=$3
+  shift 3
+  enhancekit eval "$@" --target "$data/$set" --degrade "awgn:$sigma" --metrics psnr,ssim \
+    --json "$out/${set}_awgn${sigma}_$label.json" > /dev/null
 }
-for model in $models; do
-  for sigma in $sigmas; do run bsd68 "$sigma" "$model"; done
-  run set12 25 "$model"
+for entry in $models; do
+  if [[ $entry == *=* ]]; then
+    label=${entry%%=*} spec=${entry#*=}
+    options=(--model "${spec%%:*}" --weights "${spec#*:}")
+  else
+    label=$entry options=(--model "$entry")
+  fi
+  for sigma in $sigmas; do run bsd68 "$sigma" "$label" "${options[@]}"; done
+  run set12 25 "$label" "${options[@]}"
 done
 python - "$out" <<'PY'
 import json, pathlib, sys
