@@ -38,7 +38,7 @@ from enhancekit.evaluation import (
     score_files,
 )
 from enhancekit.inference.volumes import enhance_volume, slice_axis
-from enhancekit.metrics import parse_metrics
+from enhancekit.metrics import Metric, parse_metrics
 from enhancekit.registry import count_parameters, create_model, get_model_entry, list_models
 from enhancekit.tasks import TASK_DEFAULTS
 
@@ -75,7 +75,7 @@ NimaOpt = Annotated[
 ]
 
 
-def prepare_nima(measured, weights: Path | None) -> None:
+def prepare_nima(measured: list[Metric], weights: Path | None) -> None:
     """Point NIMA at ``weights`` and load it before any work, so a missing file fails at once."""
     if not any(m.name == "nima" for m in measured):
         return
