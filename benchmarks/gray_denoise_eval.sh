@@ -3,7 +3,7 @@
 # (`--degrade awgn:S`: fixed seed, rounded to 8 bits like a saved image; the classical methods get the true
 # sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
 # trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D costs about 3 minutes per
-# megapixel on 2 cores, so its sigma 15/50 rows are left to a patient run: MODELS=bm3d SIGMAS="15 50".
+# megapixel on 2 cores, so its sigma 15/50 rows are a patient run: MODELS=bm3d SIGMAS="15 50".
 # JSON per (set, sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
 #   bash benchmarks/gray_denoise_eval.sh [DATA_DIR]     (DATA_DIR defaults to ../shared/data)
 set -euo pipefail

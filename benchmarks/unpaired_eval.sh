@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The unpaired-enhancement table on FiveK (../shared/data/fivek_dpe_expertc, 9 input/Expert-C pairs, never
 # trained on): the unprocessed input, CycleGAN, UEGAN without LFE and `uegan-fivek`, all trained with the
-# same data and budget; PSNR/SSIM against Expert C (RGB) and NIQE (NIMA too when $ENHANCEKIT_NIMA_WEIGHTS is
+# same data and budget, and DnCNN trained on the same photos as pairs (configs/dncnn_fivek.yaml); PSNR/SSIM against Expert C (RGB) and NIQE (NIMA too when $ENHANCEKIT_NIMA_WEIGHTS is
 # set). Each model is its run's best validation checkpoint (runs/<name>/checkpoints/best.ckpt, from
-# `enhancekit train configs/{uegan,cyclegan}_fivek.yaml` and the no-LFE override in uegan_fivek.yaml).
+# `enhancekit train configs/{uegan,cyclegan,dncnn}_fivek.yaml` and the no-LFE override in uegan_fivek.yaml).
 # JSON per run under benchmarks/results/unpaired_eval/, and the compare picture.
 #   bash benchmarks/unpaired_eval.sh [DATA_DIR] [RUNS_DIR]     (defaults: ../shared/data, runs)
 set -euo pipefail
@@ -16,8 +16,9 @@ metrics=psnr,ssim,niqe
 if [[ -n "${ENHANCEKIT_NIMA_WEIGHTS:-}" ]]; then metrics=$metrics,nima; fi
 common=(--input "$set_dir/input" --target "$set_dir/expert_c" --metrics "$metrics")
 enhancekit eval --model identity "${common[@]}" --json "$out/input.json" > /dev/null
-declare -A models=([cyclegan_fivek]=cyclegan [uegan_fivek_no_lfe]=uegan-no-lfe [uegan_fivek]=uegan)
-for run in cyclegan_fivek uegan_fivek_no_lfe uegan_fivek; do
+declare -A models=([cyclegan_fivek]=cyclegan [dncnn_fivek]=dncnn [uegan_fivek_no_lfe]=uegan-no-lfe [uegan_fivek]=uegan)
+runs_in_table=(cyclegan_fivek dncnn_fivek uegan_fivek_no_lfe uegan_fivek)
+for run in "${runs_in_table[@]}"; do
   enhancekit eval --model "${models[$run]}" --weights "$runs/$run/checkpoints/best.ckpt" "${common[@]}" \
     --json "$out/$run.json" > /dev/null
 done
@@ -27,7 +28,7 @@ enhancekit compare --input "$set_dir/input" --target "$set_dir/expert_c" -m cycl
 python - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
-for name in ("input", "cyclegan_fivek", "uegan_fivek_no_lfe", "uegan_fivek"):
+for name in ("input", "cyclegan_fivek", "dncnn_fivek", "uegan_fivek_no_lfe", "uegan_fivek"):
     m = json.load(open(f"{out}/{name}.json"))["metrics"]
     print(name, "  ".join(f"{k} {v['mean']:.3f}" for k, v in m.items()))
 PY

@@ -93,6 +93,22 @@ def test_quality_term_alone_moves_the_generator(tmp_path):
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
 
 
+def test_uegan_generator_sees_low_and_high_in_one_batch(tmp_path):
+    """With batch norm, G(high) must depend on what the low half of the batch looks like: separate low-only
+    and high-only batches would be normalised away from each other and the identity term could not be met."""
+    task, _ = build_task(load_config(_recipe(tmp_path)))
+    rng = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in task.model.parameters():  # the correction head starts at zero (G = identity): perturb it
+            p.add_(0.05 * torch.randn(p.shape, generator=rng))
+    task.model.train()
+    high = torch.rand(2, 3, 32, 32, generator=rng)
+    enhanced, through_dim = task.generate_both(0.3 * high, high)
+    _, through_same = task.generate_both(high, high)
+    assert enhanced.shape == through_dim.shape == high.shape
+    assert (through_dim - through_same).abs().max() > 1e-3
+
+
 class _StopAfter(L.Callback):
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
@@ -173,7 +189,8 @@ def test_image_pool_mixes_history_and_replays_after_restore():
 def test_unpaired_samples_draw_the_two_sets_independently():
     lows = [np.full((8, 8, 1), i / 10, np.float32) for i in range(3)]
     highs = [np.full((8, 8, 1), 0.5 + i / 10, np.float32) for i in range(3)]
-    dataset = UnpairedImageDataset(lows, highs, patch_size=8, repeat=20)
+    # 300 draws: the chance that one of the 9 combinations never shows up is about 1e-14.
+    dataset = UnpairedImageDataset(lows, highs, patch_size=8, repeat=100)
     samples = (dataset[i] for i in range(len(dataset)))
     combos = {(round(float(lo.mean()), 2), round(float(hi.mean()), 2)) for lo, hi in samples}
     assert len(combos) == 9  # every low image meets every high image

@@ -166,10 +166,24 @@ class UEGANTask(UnpairedGANTask):
     def discriminator_parameters(self) -> Iterable[nn.Parameter]:
         return self.discriminator.parameters()
 
+    def generate_both(self, low: torch.Tensor, high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """G(low) and G(high), from one forward pass when the crops have the same shape.
+
+        With batch norm in the generator (UEGAN's), a low-only batch and a high-only batch would each be
+        normalised by their own statistics, which removes exactly the global brightness and contrast
+        difference the generator must see to enhance a poor image and leave a good one alone: the identity
+        term could then never be met. One joint batch shares the statistics, as inference's running
+        statistics do.
+        """
+        if low.shape[1:] != high.shape[1:]:
+            return self.model(low), self.model(high)
+        enhanced, high_through = self.model(torch.cat([low, high])).split([low.shape[0], high.shape[0]])
+        return enhanced, high_through
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         low, high = batch
         opt_g, opt_d = self.optimizers()
-        enhanced = self.model(low)
+        enhanced, high_through = self.generate_both(low, high)
 
         d_loss = self.adversarial_loss.discriminator(
             self.discriminator(high), self.discriminator(self.pools["fake_high"].query(enhanced))
@@ -181,7 +195,7 @@ class UEGANTask(UnpairedGANTask):
             real_logits = self.discriminator(high) if relativistic else None
         quality = self.adversarial_loss.generator(self.discriminator(enhanced), real_logits)
         consistency = self.content_loss(enhanced, low)
-        identity = multiscale_l1(self.model(high), high)
+        identity = multiscale_l1(high_through, high)
         total = (
             self.quality_weight * quality
             + self.consistency_weight * consistency
