@@ -77,6 +77,23 @@ def test_recipe_trains_and_exports(tmp_path):
         train(load_config(_recipe(tmp_path)))
 
 
+def test_ema_weights_are_validated_and_exported(tmp_path):
+    recipe = _recipe(tmp_path, early_stopping={"restore_best": False}, ema={"decay": 0.9})
+    out = train(load_config(recipe, ["trainer.max_epochs=2"]))
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    exported = load_file(str(out / "model.safetensors"))
+    # The checkpoint's state_dict is the average (what validation scored), the raw weights are kept apart for
+    # resuming, and the exported model is the average.
+    assert "current_model_state" in last
+    raw_differs = False
+    for key, value in exported.items():
+        torch.testing.assert_close(value, last["state_dict"][f"model.{key}"])
+        raw_differs |= not torch.equal(value, last["current_model_state"][f"model.{key}"])
+    assert raw_differs
+    with pytest.raises(EnhanceKitError, match="ema.decay"):
+        train(load_config(recipe, ["ema.decay=1.5", f"output_dir={tmp_path / 'bad'}"]))
+
+
 def test_resume_continues_the_epoch_count(tmp_path):
     recipe = _recipe(tmp_path)
     out = train(load_config(recipe, ["trainer.max_epochs=1"]))

@@ -41,6 +41,10 @@ DEFAULTS: dict = {
     "unpaired": None,
     "val": {"metrics": ["psnr", "ssim"], "color": None, "crop": None, "monitor": "psnr"},
     "early_stopping": {"patience": None, "restore_best": True},
+    # Exponential moving average of the weights (Lightning's EMAWeightAveraging), null = off. Validation,
+    # checkpoints' state_dict and the exported model use the average; the raw weights stay in the checkpoint
+    # for resuming. It damps the epoch-to-epoch swings of GAN generators.
+    "ema": {"decay": None, "start_step": 0},
     # Passed to lightning.Trainer as keyword arguments.
     "trainer": {
         "max_epochs": 100,

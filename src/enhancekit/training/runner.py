@@ -20,7 +20,13 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    EMAWeightAveraging,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
@@ -241,6 +247,13 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         callbacks.append(
             EarlyStopping(monitor=monitor, mode=mode, patience=int(config.early_stopping.patience))
         )
+    if config.ema.decay is not None:
+        if not 0.0 < float(config.ema.decay) < 1.0:
+            raise EnhanceKitError(f"ema.decay must be between 0 and 1, got {config.ema.decay}")
+        ema = EMAWeightAveraging(
+            decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step)
+        )
+        callbacks.append(ema)
     loggers = [
         CSVLogger(output_dir, name="logs", version=""),
         TensorBoardLogger(output_dir, name="logs", version=""),
