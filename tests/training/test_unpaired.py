@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 
 from enhancekit import create_model
 from enhancekit.data.datasets import UnpairedImageDataset
@@ -169,6 +170,40 @@ def test_resume_restores_epoch_schedule_optimizer_and_pool(tmp_path):
     for restored, stored in zip(capture.pool, saved["image_pools"]["fake_high"]["images"], strict=True):
         torch.testing.assert_close(restored, stored)
     assert torch.equal(capture.pool_rng, saved["image_pools"]["fake_high"]["rng"])
+
+
+class _CaptureWeights(L.Callback):
+    def __init__(self, ema: EMAWeightAveraging) -> None:
+        self.ema = ema
+
+    def on_train_start(self, trainer, task):
+        self.raw = {k: v.clone() for k, v in task.model.state_dict().items()}
+        self.average = {k: v.clone() for k, v in self.ema._average_model.module.model.state_dict().items()}
+
+
+def test_resume_with_ema_restores_raw_and_averaged_weights(tmp_path):
+    config = load_config(_recipe(tmp_path, **{"trainer": None}), ["trainer.max_epochs=3"])
+    options = {"max_epochs": 3, "accelerator": "cpu", "logger": False, "enable_progress_bar": False}
+    task, _ = build_task(config)
+    loaders = build_dataloaders(config, task.model)
+    # The mid-run checkpoint written during training (after fit ends, the average replaces the raw weights).
+    saver = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    callbacks = [_StopAfter(2), EMAWeightAveraging(decay=0.5), saver]
+    L.Trainer(**options, callbacks=callbacks, default_root_dir=tmp_path).fit(task, *loaders)
+    checkpoint_path = tmp_path / "checkpoints" / "last.ckpt"
+    saved = torch.load(checkpoint_path, weights_only=False)
+
+    fresh, _ = build_task(config)
+    ema = EMAWeightAveraging(decay=0.5)
+    capture = _CaptureWeights(ema)
+    second = L.Trainer(**options, callbacks=[ema, capture], default_root_dir=tmp_path)
+    second.fit(fresh, *loaders, ckpt_path=str(checkpoint_path))
+    differs = False
+    for key, value in capture.raw.items():
+        torch.testing.assert_close(value, saved["current_model_state"][f"model.{key}"])
+        torch.testing.assert_close(capture.average[key], saved["state_dict"][f"model.{key}"])
+        differs |= not torch.equal(value, capture.average[key])
+    assert differs  # the average is not the raw generator
 
 
 def test_image_pool_mixes_history_and_replays_after_restore():
