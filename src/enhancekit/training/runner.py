@@ -250,10 +250,11 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     if config.ema.decay is not None:
         if not 0.0 < float(config.ema.decay) < 1.0:
             raise EnhanceKitError(f"ema.decay must be between 0 and 1, got {config.ema.decay}")
-        ema = EMAWeightAveraging(
-            decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step)
+        callbacks.append(
+            EMAWeightAveraging(
+                decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step)
+            )
         )
-        callbacks.append(ema)
     loggers = [
         CSVLogger(output_dir, name="logs", version=""),
         TensorBoardLogger(output_dir, name="logs", version=""),

@@ -171,9 +171,8 @@ class UEGANTask(UnpairedGANTask):
 
         With batch norm in the generator (UEGAN's), a low-only batch and a high-only batch would each be
         normalised by their own statistics, which removes exactly the global brightness and contrast
-        difference the generator must see to enhance a poor image and leave a good one alone: the identity
-        term could then never be met. One joint batch shares the statistics, as inference's running
-        statistics do.
+        difference the generator must see to enhance a poor image and leave a good one alone. One joint batch
+        shares the statistics, as inference's running statistics do.
         """
         if low.shape[1:] != high.shape[1:]:
             return self.model(low), self.model(high)
