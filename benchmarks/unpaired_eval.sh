@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The unpaired-enhancement table on FiveK (../shared/data/fivek_dpe_expertc, 9 input/Expert-C pairs, never
 # trained on): the unprocessed input, CycleGAN, UEGAN without LFE and `uegan-fivek`, all trained with the
-# same data and budget, and DnCNN trained on the same photos as pairs (configs/dncnn_fivek.yaml); PSNR/SSIM against Expert C (RGB) and NIQE (NIMA too when $ENHANCEKIT_NIMA_WEIGHTS is
-# set). Each model is its run's best validation checkpoint (runs/<name>/checkpoints/best.ckpt, from
-# `enhancekit train configs/{uegan,cyclegan,dncnn}_fivek.yaml` and the no-LFE override in uegan_fivek.yaml).
+# same data and budget, and DnCNN trained on the same photos as pairs (configs/dncnn_fivek.yaml); PSNR/SSIM
+# against Expert C (RGB) and NIQE (NIMA too when $ENHANCEKIT_NIMA_WEIGHTS is set). Each model is its run's
+# exported best epoch (runs/<name>/model.safetensors with its card, from `enhancekit train
+# configs/{uegan,cyclegan,dncnn}_fivek.yaml` and the no-LFE override in uegan_fivek.yaml); a run stopped
+# before its export is read from checkpoints/best.ckpt (recipes' default model arguments only).
 # JSON per run under benchmarks/results/unpaired_eval/, and the compare picture.
 #   bash benchmarks/unpaired_eval.sh [DATA_DIR] [RUNS_DIR]     (defaults: ../shared/data, runs)
 set -euo pipefail
@@ -14,16 +16,19 @@ out=benchmarks/results/unpaired_eval
 mkdir -p "$out"
 metrics=psnr,ssim,niqe
 if [[ -n "${ENHANCEKIT_NIMA_WEIGHTS:-}" ]]; then metrics=$metrics,nima; fi
+weights_of() {  # run folder -> its exported weights, or the best checkpoint of an unfinished run
+  if [[ -f $1/model.safetensors ]]; then echo "$1/model.safetensors"; else echo "$1/checkpoints/best.ckpt"; fi
+}
 common=(--input "$set_dir/input" --target "$set_dir/expert_c" --metrics "$metrics")
 enhancekit eval --model identity "${common[@]}" --json "$out/input.json" > /dev/null
 declare -A models=([cyclegan_fivek]=cyclegan [dncnn_fivek]=dncnn [uegan_fivek_no_lfe]=uegan-no-lfe [uegan_fivek]=uegan)
 runs_in_table=(cyclegan_fivek dncnn_fivek uegan_fivek_no_lfe uegan_fivek)
 for run in "${runs_in_table[@]}"; do
-  enhancekit eval --model "${models[$run]}" --weights "$runs/$run/checkpoints/best.ckpt" "${common[@]}" \
+  enhancekit eval --model "${models[$run]}" --weights "$(weights_of "$runs/$run")" "${common[@]}" \
     --json "$out/$run.json" > /dev/null
 done
 enhancekit compare --input "$set_dir/input" --target "$set_dir/expert_c" -m cyclegan -m uegan \
-  --weights "$runs/cyclegan_fivek/checkpoints/best.ckpt" --weights "$runs/uegan_fivek/checkpoints/best.ckpt" \
+  --weights "$(weights_of "$runs/cyclegan_fivek")" --weights "$(weights_of "$runs/uegan_fivek")" \
   --images 3 -o docs/images/fivek_compare.png > /dev/null
 python - "$out" <<'PY'
 import json, sys
