@@ -30,10 +30,10 @@ done
 enhancekit compare --input "$set_dir/input" --target "$set_dir/expert_c" -m cyclegan -m uegan \
   --weights "$(weights_of "$runs/cyclegan_fivek")" --weights "$(weights_of "$runs/uegan_fivek")" \
   --images 3 -o docs/images/fivek_compare.png > /dev/null
-python - "$out" <<'PY'
+python - "$out" input "${runs_in_table[@]}" <<'PY'
 import json, sys
 out = sys.argv[1]
-for name in ("input", "cyclegan_fivek", "dncnn_fivek", "uegan_fivek_no_lfe", "uegan_fivek"):
+for name in sys.argv[2:]:
     m = json.load(open(f"{out}/{name}.json"))["metrics"]
     print(name, "  ".join(f"{k} {v['mean']:.3f}" for k, v in m.items()))
 PY
