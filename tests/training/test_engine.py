@@ -20,7 +20,7 @@ from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.metrics import parse_metrics
 from enhancekit.training.config import load_config
 from enhancekit.training.runner import build_dataloaders, build_task, train
-from enhancekit.training.tasks import AdversarialTask
+from enhancekit.training.tasks import AdversarialTask, RestorationTask
 
 GRAY = Path(__file__).parents[1] / "data" / "gray"
 
@@ -94,14 +94,31 @@ def test_ema_weights_are_validated_and_exported(tmp_path):
         train(load_config(recipe, ["ema.decay=1.5", f"output_dir={tmp_path / 'bad'}"]))
 
 
-def test_resume_continues_the_epoch_count(tmp_path):
+def test_resume_continues_the_epoch_count_with_fresh_data(tmp_path, monkeypatch):
+    batches: list[torch.Tensor] = []
+    original_step = RestorationTask.training_step
+
+    def recording_step(self, batch, batch_idx):
+        batches.append(batch[1].clone())
+        return original_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(RestorationTask, "training_step", recording_step)
     recipe = _recipe(tmp_path)
     out = train(load_config(recipe, ["trainer.max_epochs=1"]))
     last = out / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["epoch"] == 0
+    first_run = list(batches)
+    batches.clear()
     train(load_config(recipe, ["trainer.max_epochs=2"]), resume=last)
     state = torch.load(last, weights_only=False)
     assert state["epoch"] == 1 and state["global_step"] == 2 * 8  # 2 epochs of 64 patches / batch 8
+    # The resumed epoch draws new crops instead of replaying the first epoch's.
+    assert len(batches) == len(first_run) == 8
+    assert not any(torch.equal(a, b) for a, b in zip(batches, first_run, strict=True))
+    assert yaml.safe_load((out / "run.yaml").read_text())["resume"] is None
+    assert yaml.safe_load((out / "run.resume-step8.yaml").read_text())["resume"] == str(last)
+    with pytest.raises(EnhanceKitError, match="cannot read checkpoint"):
+        train(load_config(recipe, ["trainer.max_epochs=3"]), resume=recipe)
 
 
 def test_early_stopping_stops(tmp_path):

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
+from safetensors.torch import save_file
 
 from enhancekit import create_model
 from enhancekit.data.datasets import UnpairedImageDataset
 from enhancekit.losses.ssim import StructureLoss
 from enhancekit.training.config import load_config
-from enhancekit.training.runner import build_dataloaders, build_task, train
+from enhancekit.training.runner import ModelDeviceEMA, build_dataloaders, build_task, train
 from enhancekit.training.unpaired import ImagePool
 
 LOWLIGHT = Path(__file__).parents[1] / "data" / "lowlight"
@@ -173,7 +174,7 @@ def test_resume_restores_epoch_schedule_optimizer_and_pool(tmp_path):
 
 
 class _CaptureWeights(L.Callback):
-    def __init__(self, ema: EMAWeightAveraging) -> None:
+    def __init__(self, ema: ModelDeviceEMA) -> None:
         self.ema = ema
 
     def on_train_start(self, trainer, task):
@@ -188,13 +189,13 @@ def test_resume_with_ema_restores_raw_and_averaged_weights(tmp_path):
     loaders = build_dataloaders(config, task.model)
     # The mid-run checkpoint written during training (after fit ends, the average replaces the raw weights).
     saver = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
-    callbacks = [_StopAfter(2), EMAWeightAveraging(decay=0.5), saver]
+    callbacks = [_StopAfter(2), ModelDeviceEMA(decay=0.5), saver]
     L.Trainer(**options, callbacks=callbacks, default_root_dir=tmp_path).fit(task, *loaders)
     checkpoint_path = tmp_path / "checkpoints" / "last.ckpt"
     saved = torch.load(checkpoint_path, weights_only=False)
 
     fresh, _ = build_task(config)
-    ema = EMAWeightAveraging(decay=0.5)
+    ema = ModelDeviceEMA(decay=0.5)
     capture = _CaptureWeights(ema)
     second = L.Trainer(**options, callbacks=[ema, capture], default_root_dir=tmp_path)
     second.fit(fresh, *loaders, ckpt_path=str(checkpoint_path))
@@ -204,6 +205,28 @@ def test_resume_with_ema_restores_raw_and_averaged_weights(tmp_path):
         torch.testing.assert_close(capture.average[key], saved["state_dict"][f"model.{key}"])
         differs |= not torch.equal(value, capture.average[key])
     assert differs  # the average is not the raw generator
+
+
+def test_ema_copy_follows_the_model_to_its_device(tmp_path):
+    # Lightning makes the copy before the strategy moves the model (to a GPU in real runs; "meta" here).
+    task, _ = build_task(load_config(_recipe(tmp_path)))
+    ema = ModelDeviceEMA(decay=0.5)
+    ema.setup(None, task, "fit")
+    task.to("meta")
+    ema.on_fit_start(None, task)
+    assert {p.device.type for p in ema._average_model.parameters()} == {"meta"}
+
+
+def test_cyclegan_initial_weights_go_to_the_forward_generator_only(tmp_path):
+    forward = create_model("cyclegan", pretrained=False, width=8, blocks=2)
+    weights = tmp_path / "forward.safetensors"
+    save_file(forward.state_dict(), str(weights))
+    config = load_config(_recipe(tmp_path, kind="cyclegan"), [f"model.weights={weights}"])
+    task, _ = build_task(config)
+    for name, value in forward.state_dict().items():
+        torch.testing.assert_close(task.model.state_dict()[name], value)
+    inverse = task.inverse.state_dict()
+    assert any(not torch.equal(inverse[name], value) for name, value in forward.state_dict().items())
 
 
 def test_image_pool_mixes_history_and_replays_after_restore():

@@ -1,8 +1,9 @@
 """``train(config)``: build data, model and task from a recipe and run Lightning's Trainer.
 
-Outputs in ``<output_dir>``: ``run.yaml`` (resolved recipe, seed, commit), ``checkpoints/best.ckpt`` and
-``last.ckpt`` (full state, for ``--resume``), ``logs/metrics.csv`` and TensorBoard events, and the best
-model's weights as ``model.safetensors`` with a model card ``model.json``.
+Outputs in ``<output_dir>``: ``run.yaml`` (resolved recipe, seed, commit; ``run.resume-stepN.yaml`` for
+each resume), ``checkpoints/best.ckpt`` and ``last.ckpt`` (full state, for ``--resume``), ``logs/metrics.csv``
+and TensorBoard events, and the best model's weights as ``model.safetensors`` with a model card
+``model.json``.
 
 Data parallelism uses PyTorch's DDP through Lightning: ``trainer.devices=2 trainer.strategy=ddp`` (gloo on
 CPU, NCCL on GPU), or a ``torchrun --nproc-per-node N`` launch, whose environment Lightning detects.
@@ -50,6 +51,18 @@ from enhancekit.training.unpaired import CycleGANTask, UEGANTask
 CONTENT_LOSSES = {"vgg": PerceptualLoss, "structure": StructureLoss}
 
 
+class ModelDeviceEMA(EMAWeightAveraging):
+    """Lightning's EMA callback, with the averaged copy kept on the model's device.
+
+    Lightning builds the copy in ``setup``, before the strategy moves the model to the GPU, so it would stay
+    on the CPU and every step would copy all the weights across the bus; ``on_fit_start`` comes after the
+    move."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._average_model is not None:
+            self._average_model.to(pl_module.device)
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -68,8 +81,11 @@ def _model_args(spec: DictConfig) -> dict[str, Any]:
     return {**weights_card_args(spec.name, weights), **args} if weights else args
 
 
-def _build_model(spec: DictConfig) -> torch.nn.Module:
-    return create_model(spec.name, pretrained=False, weights=spec.get("weights"), **_model_args(spec)).train()
+def _build_model(spec: DictConfig, *, load_weights: bool = True) -> torch.nn.Module:
+    """The network a model spec describes, with its initial weights unless ``load_weights`` is false (the
+    architecture still follows their card)."""
+    weights = spec.get("weights") if load_weights else None
+    return create_model(spec.name, pretrained=False, weights=weights, **_model_args(spec)).train()
 
 
 def _loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int) -> DataLoader:
@@ -151,7 +167,8 @@ def _unpaired_task(config: DictConfig, model: torch.nn.Module, common: dict[str,
     if spec.kind == "cyclegan":
         return CycleGANTask(
             model,
-            _build_model(config.model),
+            # The high -> low generator starts fresh: model.weights are for the low -> high direction.
+            _build_model(config.model, load_weights=False),
             _build_model(spec.discriminator),
             _build_model(spec.discriminator),
             cycle_weight=float(spec.cycle_weight),
@@ -216,11 +233,21 @@ def _trainer_kwargs(config: DictConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _checkpoint_step(path: Path) -> int:
+    if not path.is_file():
+        raise EnhanceKitError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # torch raises several types for a file that is not a checkpoint
+        raise EnhanceKitError(f"cannot read checkpoint {path}: {error}") from None
+    return int(checkpoint.get("global_step", 0))
+
+
 def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     """Run a recipe; returns the output folder. ``resume`` continues from a Lightning checkpoint."""
-    if resume is not None and not Path(resume).is_file():
-        raise EnhanceKitError(f"checkpoint not found: {resume}")
-    L.seed_everything(int(config.seed), workers=True, verbose=False)
+    resume_step = 0 if resume is None else _checkpoint_step(Path(resume))
+    # Offset by the step a run resumes at, so that it does not replay its first epochs' crops and noise.
+    L.seed_everything(int(config.seed) + resume_step, workers=True, verbose=False)
     output_dir = Path(config.output_dir)
     if resume is None and (output_dir / "model.safetensors").exists():
         raise EnhanceKitError(
@@ -251,7 +278,7 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         if not 0.0 < float(config.ema.decay) < 1.0:
             raise EnhanceKitError(f"ema.decay must be between 0 and 1, got {config.ema.decay}")
         callbacks.append(
-            EMAWeightAveraging(
+            ModelDeviceEMA(
                 decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step)
             )
         )
@@ -275,9 +302,12 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
             "torch": str(torch.__version__),
             "command": sys.argv,
             "resume": str(resume) if resume else None,
+            "resume_step": resume_step,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        OmegaConf.save(OmegaConf.create(run_info), output_dir / "run.yaml")
+        # A resumed run keeps the first run's record and adds its own.
+        record = "run.yaml" if resume is None else f"run.resume-step{resume_step}.yaml"
+        OmegaConf.save(OmegaConf.create(run_info), output_dir / record)
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
 
     best = checkpoint.best_model_path
