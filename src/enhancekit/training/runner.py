@@ -278,9 +278,7 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         if not 0.0 < float(config.ema.decay) < 1.0:
             raise EnhanceKitError(f"ema.decay must be between 0 and 1, got {config.ema.decay}")
         callbacks.append(
-            ModelDeviceEMA(
-                decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step)
-            )
+            ModelDeviceEMA(decay=float(config.ema.decay), update_starting_at_step=int(config.ema.start_step))
         )
     loggers = [
         CSVLogger(output_dir, name="logs", version=""),
