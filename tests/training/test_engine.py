@@ -65,6 +65,7 @@ def test_recipe_trains_and_exports(tmp_path):
     assert run["seed"] == 0 and run["recipe"]["model"]["name"] == "dncnn"
     card = json.loads((out / "model.json").read_text())
     assert card["best_checkpoint"]["score"] == pytest.approx(max(val_psnr), abs=1e-4)
+    assert card["exported_epoch"] == int(np.argmax(val_psnr)) and "exported_phase" not in card
     # The exported weights are the best epoch's, and load through the registry.
     best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
     exported = load_file(str(out / "model.safetensors"))
@@ -90,6 +91,7 @@ def test_ema_weights_are_validated_and_exported(tmp_path):
         torch.testing.assert_close(value, last["state_dict"][f"model.{key}"])
         raw_differs |= not torch.equal(value, last["current_model_state"][f"model.{key}"])
     assert raw_differs
+    assert json.loads((out / "model.json").read_text())["exported_epoch"] == 1  # the last of two
     with pytest.raises(EnhanceKitError, match="ema.decay"):
         train(load_config(recipe, ["ema.decay=1.5", f"output_dir={tmp_path / 'bad'}"]))
 
@@ -303,6 +305,9 @@ def test_adl_recipe_with_its_discriminator_trains_end_to_end(tmp_path):
     assert {"train/d_loss", "train/adversarial", "train/pyramid@x1/2", "val/psnr"} <= logged
     card = json.loads((out / "model.json").read_text())
     assert card["model"] == "adl" and card["args"]["filters"] == [8, 8, 12, 16]
+    best_epoch = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["epoch"]
+    assert card["exported_epoch"] == best_epoch
+    assert card["exported_phase"] == ("generator", "discriminator", "adversarial")[best_epoch]
     create_model("adl", weights=out / "model.safetensors")
 
 

@@ -309,11 +309,13 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
 
     best = checkpoint.best_model_path
+    exported_epoch = trainer.current_epoch - 1
     if config.early_stopping.restore_best and best and Path(best).is_file():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
-        task.load_state_dict(state)
+        saved = torch.load(best, map_location="cpu", weights_only=False)
+        task.load_state_dict(saved["state_dict"])
+        exported_epoch = int(saved["epoch"])
     if trainer.is_global_zero:
-        _export(task, config, task_name, trainer, checkpoint, output_dir)
+        _export(task, config, task_name, trainer, checkpoint, output_dir, exported_epoch)
     return output_dir
 
 
@@ -324,6 +326,7 @@ def _export(
     trainer: L.Trainer,
     checkpoint: ModelCheckpoint,
     output_dir: Path,
+    exported_epoch: int,
 ) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in task.model.state_dict().items()}
     save_file(state, str(output_dir / "model.safetensors"))
@@ -339,6 +342,9 @@ def _export(
         "recipe": OmegaConf.to_container(config, resolve=True),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
+        # Which epoch's weights these are; a GAN recipe's best epoch may predate its adversarial phase.
+        "exported_epoch": exported_epoch,
+        **({"exported_phase": task.phase_of(exported_epoch)} if isinstance(task, AdversarialTask) else {}),
         "commit": _git_commit(),
         "best_checkpoint": {
             "monitor": f"val/{config.val.monitor}",

@@ -193,14 +193,18 @@ class AdversarialTask(RestorationTask):
         self.discriminator_warmup_epochs = discriminator_warmup_epochs
         self.discriminator_optimizer_spec = dict(discriminator_optimizer)
 
-    @property
-    def phase(self) -> str:
-        """``"generator"``, ``"discriminator"`` or ``"adversarial"`` for the current epoch."""
-        if self.current_epoch < self.warmup_epochs:
+    def phase_of(self, epoch: int) -> str:
+        """``"generator"``, ``"discriminator"`` or ``"adversarial"``: what trains in ``epoch``."""
+        if epoch < self.warmup_epochs:
             return "generator"
-        if self.current_epoch < self.warmup_epochs + self.discriminator_warmup_epochs:
+        if epoch < self.warmup_epochs + self.discriminator_warmup_epochs:
             return "discriminator"
         return "adversarial"
+
+    @property
+    def phase(self) -> str:
+        """The current epoch's phase (:meth:`phase_of`)."""
+        return self.phase_of(self.current_epoch)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
