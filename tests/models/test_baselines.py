@@ -20,6 +20,7 @@ def test_dncnn_2d_and_3d_shapes_and_residual():
         net = create_model("dncnn", depth=4, width=8, spatial_dims=dims)
         x = torch.rand(shape)
         assert net(x).shape == x.shape
-        torch.nn.init.zeros_(net.body[-1].weight)
-        torch.nn.init.zeros_(net.body[-1].bias)
-        torch.testing.assert_close(net(x), x)  # a zero noise estimate leaves the input unchanged
+        # The untrained network estimates zero noise, so it returns its input unchanged.
+        torch.testing.assert_close(net(x), x)
+        torch.nn.init.normal_(net.body[-1].weight)
+        assert not torch.allclose(net(x), x)

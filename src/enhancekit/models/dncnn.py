@@ -15,6 +15,7 @@ class DnCNN(nn.Module):
 
     ``depth`` convolutions of ``width`` filters (3x3): conv+ReLU, ``depth - 2`` conv+BN+ReLU, conv; the
     network predicts the noise (residual learning) and returns ``x - noise``. DnCNN-S is depth 17, width 64.
+    The last convolution starts at zero, so the untrained network is the identity.
     """
 
     def __init__(
@@ -37,7 +38,14 @@ class DnCNN(nn.Module):
                 batch_norm(spatial_dims, width),
                 nn.ReLU(inplace=True),
             ]
-        layers.append(conv(spatial_dims, width, in_channels, kernel_size))
+        noise_head = conv(spatial_dims, width, in_channels, kernel_size)
+        # With PyTorch's default init the first predicted residual has a std near 0.4 (on [0, 1] images), far
+        # above any noise; Adam at 1e-3 then switched off every ReLU within 100 steps (output = input), and at
+        # 1e-4 had not started learning after 400. Starting from "no noise" trains at 1e-3 (probe in
+        # training_logs/gray_denoise/dncnn_init_probe.txt).
+        nn.init.zeros_(noise_head.weight)
+        nn.init.zeros_(noise_head.bias)
+        layers.append(noise_head)
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
