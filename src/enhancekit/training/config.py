@@ -43,7 +43,10 @@ DEFAULTS: dict = {
     "early_stopping": {"patience": None, "restore_best": True},
     # Exponential moving average of the weights (Lightning's EMAWeightAveraging), null = off. Validation,
     # checkpoints' state_dict and the exported model use the average; the raw weights stay in the checkpoint
-    # for resuming. It damps the epoch-to-epoch swings of GAN generators.
+    # for resuming. It damps the epoch-to-epoch swings of GAN generators. Batch-norm statistics are averaged
+    # too, so a batch-norm network trained from scratch validates badly until the early networks have left
+    # the average: DnCNN at decay 0.995 scored 20.6 dB averaged vs 25.6 raw after 320 steps. Set start_step
+    # past that transient (a few hundred steps) for such networks.
     "ema": {"decay": None, "start_step": 0},
     # Passed to lightning.Trainer as keyword arguments.
     "trainer": {
