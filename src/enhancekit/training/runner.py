@@ -223,13 +223,17 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     return train, _loader(val_set, 1, shuffle=False, num_workers=0)
 
 
-def _trainer_kwargs(config: DictConfig) -> dict[str, Any]:
+def _trainer_kwargs(config: DictConfig, task: L.LightningModule) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(config.trainer, resolve=True)
     # Under torchrun, Lightning must be told as many local devices as torchrun started processes.
     if "LOCAL_WORLD_SIZE" in os.environ and kwargs.get("devices") == "auto":
         kwargs["devices"] = int(os.environ["LOCAL_WORLD_SIZE"])
         if kwargs.get("strategy") == "auto":
             kwargs["strategy"] = "ddp"
+    # A GAN step's backward reaches only one network (the other's inputs are detached), which plain DDP
+    # rejects as unused parameters.
+    if kwargs.get("strategy") == "ddp" and not task.automatic_optimization:
+        kwargs["strategy"] = "ddp_find_unused_parameters_true"
     return kwargs
 
 
@@ -288,7 +292,7 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         callbacks=callbacks,
         logger=loggers,
         default_root_dir=output_dir,
-        **_trainer_kwargs(config),
+        **_trainer_kwargs(config, task),
     )
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
