@@ -36,3 +36,19 @@ def test_negative_index_counts_from_the_end():
     targets = _images(3)
     dataset = PairedImageDataset(targets, targets)
     np.testing.assert_array_equal(dataset[-1][1].numpy()[0], targets[2][..., 0])
+
+
+def test_paired_volumes_share_one_intensity_scale(tmp_path):
+    from enhancekit.data.datasets import build_paired_dataset
+
+    clean = np.linspace(0, 100, 8 * 8 * 8, dtype=np.float32).reshape(8, 8, 8)
+    noisy = clean.copy()
+    noisy[0, 0, 0], noisy[7, 7, 7] = -20.0, 150.0  # noise widens the noisy file's range
+    for folder, volume in (("noisy", noisy), ("clean", clean)):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "vol.npy", volume)
+    dataset = build_paired_dataset(input=tmp_path / "noisy", target=tmp_path / "clean", spatial_dims=3)
+    source, target = (np.asarray(t).squeeze() for t in dataset[0])
+    # Voxels the noise left alone keep one value in both; the shared range is [-20, 150].
+    np.testing.assert_allclose(source[1:7, 1:7, 1:7], target[1:7, 1:7, 1:7], atol=1e-6)
+    np.testing.assert_allclose(target[3, 3, 3], (clean[3, 3, 3] + 20) / 170, atol=1e-6)

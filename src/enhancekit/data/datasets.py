@@ -13,6 +13,7 @@ different voxel spacing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,33 @@ import torch
 from torch.utils.data import Dataset
 
 from enhancekit.data.degradations import Degradation, imresize, parse_degradation
-from enhancekit.data.io import list_inputs, pair_by_stem, read_image, read_volume
+from enhancekit.data.io import VolumeData, list_inputs, pair_by_stem, read_image, read_volume
 from enhancekit.errors import EnhanceKitError
 
 
 def _load_volumes(path: Path) -> list[np.ndarray]:
     """A file's 3D volumes as D x H x W x 1 arrays in [0, 1] (a 4D file gives one per last-axis index)."""
-    voxels = read_volume(path).normalized()
+    return _split_volume(read_volume(path), path)
+
+
+def _load_volume_pair(input_path: Path, target_path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A noisy/clean pair of volume files on one scale: the union of their value ranges maps to [0, 1].
+
+    Each file's own range would stretch them differently (noise widens the noisy file's range), so equal raw
+    intensities would no longer match."""
+    noisy, clean = read_volume(input_path), read_volume(target_path)
+    shared = (
+        min(noisy.value_range[0], clean.value_range[0]),
+        max(noisy.value_range[1], clean.value_range[1]),
+    )
+    return (
+        _split_volume(replace(noisy, value_range=shared), input_path),
+        _split_volume(replace(clean, value_range=shared), target_path),
+    )
+
+
+def _split_volume(volume: VolumeData, path: Path) -> list[np.ndarray]:
+    voxels = volume.normalized()
     if voxels.ndim == 3:
         return [voxels[..., None]]
     if voxels.ndim == 4:
@@ -206,8 +227,12 @@ def build_paired_dataset(
     if volumes:
         if resize is not None:
             raise EnhanceKitError("resize applies to 2D images only")
-        targets = [v for _, t in pairs for v in _load_volumes(t)]
-        inputs = [v for i, _ in pairs for v in _load_volumes(i)] if input is not None else None
+        if input is None:
+            targets, inputs = [v for _, t in pairs for v in _load_volumes(t)], None
+        else:
+            loaded = [_load_volume_pair(i, t) for i, t in pairs]
+            inputs = [v for noisy, _ in loaded for v in noisy]
+            targets = [v for _, clean in loaded for v in clean]
     else:
         targets = [_load(t, channels, resize) for _, t in pairs]
         inputs = [_load(i, channels, resize) for i, _ in pairs] if input is not None else None
