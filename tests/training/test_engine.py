@@ -153,6 +153,9 @@ def test_config_errors_are_user_errors(tmp_path):
         train(load_config(_recipe(tmp_path), ["model.name=nope"]))
     with pytest.raises(EnhanceKitError, match="needs validation data"):
         build_task(load_config(_recipe(tmp_path), ["data.val=null"]))
+    gan = {"discriminator": {"name": "adl-discriminator"}, "warmup_epochs": 1}
+    with pytest.raises(EnhanceKitError, match="check_val_every_n_epoch"):
+        build_task(load_config(_recipe(tmp_path, adversarial=gan), ["trainer.check_val_every_n_epoch=2"]))
     # A recipe may leave the model's arguments at their defaults.
     task, _ = build_task(load_config(_recipe(tmp_path), ["model.args=null", "scheduler.name=none"]))
     assert task.model.body[0].out_channels == 64

@@ -117,6 +117,10 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     if config.data.val is None and (scheduler.get("name") == "plateau" or (scheduled and gan)):
         # Plateau schedules read the validation score, and GAN schedules step at the end of validation.
         raise EnhanceKitError("this scheduler needs validation data (data.val)")
+    if scheduled and gan and int(config.trainer.get("check_val_every_n_epoch", 1) or 1) != 1:
+        raise EnhanceKitError(
+            "GAN schedules step after each validation: keep trainer.check_val_every_n_epoch at 1"
+        )
     if scheduler.get("name") == "plateau":
         scheduler.setdefault("mode", "max" if METRICS[monitor].higher_is_better else "min")
     common: dict[str, Any] = {
