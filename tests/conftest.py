@@ -1,7 +1,12 @@
-"""Shared fixtures: small real images shipped in tests/data (see the LICENSE.md files there)."""
+"""Shared fixtures: small real images shipped in tests/data (see the LICENSE.md files there), and a runner of
+`enhancekit train` in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +30,22 @@ def butterfly() -> np.ndarray:
 @pytest.fixture
 def baby() -> np.ndarray:
     return load_rgb(SR_DATA / "baby.png")
+
+
+@pytest.fixture
+def train_cli() -> Callable[[Path, Path], subprocess.CompletedProcess]:
+    """``train_cli(recipe, cwd)`` runs ``python -m enhancekit train recipe`` in a subprocess, one thread per
+    process (DDP tests start several)."""
+
+    def run(recipe: Path, cwd: Path) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        return subprocess.run(
+            [sys.executable, "-m", "enhancekit", "train", str(recipe)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=cwd,
+        )
+
+    return run

@@ -263,3 +263,11 @@ def test_structure_loss_ignores_brightness_but_not_blur():
     blurred = torch.nn.functional.avg_pool2d(image, 5, stride=1, padding=2)
     assert loss(brighter, image) < 0.01
     assert loss(blurred, image) > 10 * loss(brighter, image)
+
+
+def test_two_process_ddp_gan_training(tmp_path, train_cli):
+    # Each GAN backward reaches one network only; plain DDP would stop at "parameters that were not used".
+    trainer = {"max_epochs": 1, "accelerator": "cpu", "devices": 2, "strategy": "ddp"}
+    result = train_cli(_recipe(tmp_path, trainer=trainer), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
