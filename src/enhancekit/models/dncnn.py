@@ -41,7 +41,7 @@ class DnCNN(nn.Module):
         noise_head = conv(spatial_dims, width, in_channels, kernel_size)
         # With PyTorch's default init the first predicted residual has a std near 0.4 (on [0, 1] images), far
         # above any noise; Adam at 1e-3 then switched off every ReLU within 100 steps (output = input), and at
-        # 1e-4 had not started learning after 400. Starting from "no noise" trains at 1e-3 (probe in
+        # 1e-4 had not started learning after 100. Starting from "no noise" trains at 1e-3 (probe in
         # training_logs/gray_denoise/dncnn_init_probe.txt).
         nn.init.zeros_(noise_head.weight)
         nn.init.zeros_(noise_head.bias)
