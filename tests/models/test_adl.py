@@ -40,6 +40,22 @@ def test_out_channels_and_variants():
         EfficientUNet(filters=(8, 16))
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 16, 24), (1, 1, 8, 16, 8)])
+def test_residual_heads_start_as_the_identity_and_learn_a_correction(shape):
+    torch.manual_seed(0)
+    model = EfficientUNet(filters=(8, 8, 16), spatial_dims=len(shape) - 2, output_activation="residual")
+    x = torch.rand(shape) * 1.4 - 0.2  # noisy input leaves [0, 1]: a residual output must not clip it
+    scales = model.eval()(x, all_scales=True)
+    pool = torch.nn.functional.avg_pool2d if len(shape) == 4 else torch.nn.functional.avg_pool3d
+    for factor, y in zip((1, 2, 4), scales, strict=True):
+        torch.testing.assert_close(y, x if factor == 1 else pool(x, factor))
+    model.train()
+    (model(x) - 0.5).square().mean().backward()
+    assert model.heads[0][-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="out_channels == in_channels"):
+        EfficientUNet(1, 2, filters=(8, 8, 16), output_activation="residual")
+
+
 def test_discriminator_returns_three_logit_maps():
     torch.manual_seed(0)
     disc = create_model("adl-discriminator")
