@@ -55,3 +55,20 @@ def test_duplicate_and_bad_task_registration():
         register_model("bicubic", torch.nn.Identity, task="sr")
     with pytest.raises(ValueError, match="unknown task"):
         register_model("x-identity", torch.nn.Identity, task="colorize")
+
+
+@pytest.mark.parametrize("card_name", ["run.json", "run.model.json"])
+def test_card_beside_the_weights_sets_arguments_that_change_no_shapes(tmp_path, card_name):
+    # Residual and sigmoid ADL heads have the same tensors: only the card tells them apart, so the
+    # training_logs/ layout (run.safetensors + run.model.json) must be read as well as run.json.
+    import json
+
+    trained = create_model("adl", filters=[8, 8, 12, 16], output_activation="residual", pretrained=False)
+    path = tmp_path / "run.safetensors"
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(path))
+    args = {"filters": [8, 8, 12, 16], "output_activation": "residual"}
+    (tmp_path / card_name).write_text(json.dumps({"model": "adl", "args": args}))
+    loaded = create_model("adl", weights=path)
+    assert loaded.output_activation == "residual"
+    x = torch.rand(1, 1, 32, 32)
+    torch.testing.assert_close(loaded.eval()(x)[0], trained.eval()(x)[0])

@@ -142,15 +142,16 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
-    """Constructor arguments recorded in the model card next to a weights file (``<weights>.json``, or the
-    ``model.json`` that ``enhancekit train`` writes beside ``model.safetensors``) when the card is for model
-    ``name``; else ``{}``.
+    """Constructor arguments recorded in the model card next to a weights file (``<weights>.json``,
+    ``<weights>.model.json`` as ``training_logs/`` keeps a run's files, or the ``model.json`` that
+    ``enhancekit train`` writes beside ``model.safetensors``) when the card is for model ``name``;
+    else ``{}``.
 
     Trained weights are thereby self-describing: ``--weights runs/x/model.safetensors`` rebuilds the network
     with the widths and depth it was trained with.
     """
     path = Path(weights)
-    for card_path in (path.with_suffix(".json"), path.parent / "model.json"):
+    for card_path in (path.with_suffix(".json"), path.with_suffix(".model.json"), path.parent / "model.json"):
         if card_path.is_file():
             try:
                 card = json.loads(card_path.read_text())

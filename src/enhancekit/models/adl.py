@@ -268,3 +268,13 @@ register_model(
     filters=LIGHT_FILTERS,
     description="ADL, light, trained on 5 real W2S noisy/clean pairs (configs/adl_microscopy.yaml)",
 )
+register_model(
+    "adl-gray",
+    EfficientUNet,
+    task="denoise",
+    weights="adl-gray.safetensors",
+    in_channels=1,
+    filters=LIGHT_FILTERS,
+    output_activation="residual",
+    description="ADL, light, residual heads, blind gray AWGN 0-55 (Train400; configs/adl_gray_awgn.yaml)",
+)

@@ -61,3 +61,13 @@ register_model(
     width=64,
     description="DnCNN-S (Zhang et al. 2017), untrained; pass --weights",
 )
+register_model(
+    "dncnn-gray",
+    DnCNN,
+    task="denoise",
+    weights="dncnn-gray.safetensors",
+    in_channels=1,
+    depth=17,
+    width=64,
+    description="DnCNN-17, blind gray AWGN (sigma 0-55, Train400), the same CPU budget as adl-gray",
+)
