@@ -23,6 +23,10 @@ from torch import nn
 
 from enhancekit.errors import EnhanceKitError
 
+# safetensors metadata keys under which `enhancekit train` records the model name and constructor arguments.
+WEIGHTS_MODEL_KEY = "enhancekit.model"
+WEIGHTS_ARGS_KEY = "enhancekit.args"
+
 TASKS = ("sr", "denoise", "lowlight", "enhance")
 
 
@@ -160,7 +164,23 @@ def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
             if card.get("model") == name and isinstance(card.get("args"), dict):
                 return dict(card["args"])
             return {}
-    return {}
+    return _embedded_args(name, path)
+
+
+def _embedded_args(name: str, path: Path) -> dict[str, Any]:
+    """The constructor arguments ``enhancekit train`` writes into a safetensors file's metadata, when the
+    file is for model ``name``; ``{}`` for other files (a damaged one fails later, when loaded)."""
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        args = json.loads(metadata.get(WEIGHTS_ARGS_KEY, "null"))
+    except Exception:  # unreadable header or metadata: no arguments, and load_weights names the problem
+        return {}
+    return dict(args) if metadata.get(WEIGHTS_MODEL_KEY) == name and isinstance(args, dict) else {}
 
 
 def create_model(

@@ -312,6 +312,12 @@ def test_adl_recipe_with_its_discriminator_trains_end_to_end(tmp_path):
     assert card["exported_epoch"] == best_epoch
     assert card["exported_phase"] == ("generator", "discriminator", "adversarial")[best_epoch]
     create_model("adl", weights=out / "model.safetensors")
+    # Copied without its card, the file still rebuilds the trained widths from its own metadata.
+    alone = tmp_path / "copied" / "adl.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((out / "model.safetensors").read_bytes())
+    rebuilt = create_model("adl", weights=alone)  # the default widths would not load these tensors
+    assert sum(p.numel() for p in rebuilt.parameters()) == card["parameters"]
 
 
 def test_3d_recipe_trains_on_volumes(tmp_path):

@@ -42,7 +42,14 @@ from enhancekit.losses.composite import CompositeLoss
 from enhancekit.losses.perceptual import PerceptualLoss
 from enhancekit.losses.ssim import StructureLoss
 from enhancekit.metrics import METRICS, parse_metrics
-from enhancekit.registry import count_parameters, create_model, get_model_entry, weights_card_args
+from enhancekit.registry import (
+    WEIGHTS_ARGS_KEY,
+    WEIGHTS_MODEL_KEY,
+    count_parameters,
+    create_model,
+    get_model_entry,
+    weights_card_args,
+)
 from enhancekit.tasks import TASK_DEFAULTS
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
 from enhancekit.training.unpaired import CycleGANTask, UEGANTask
@@ -337,7 +344,10 @@ def _export(
     exported_epoch: int,
 ) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in task.model.state_dict().items()}
-    save_file(state, str(output_dir / "model.safetensors"))
+    # The architecture travels inside the file too: a weights file copied without its card still rebuilds
+    # the network it was trained as (ADL's residual and sigmoid heads have identical tensors).
+    metadata = {WEIGHTS_MODEL_KEY: config.model.name, WEIGHTS_ARGS_KEY: json.dumps(_model_args(config.model))}
+    save_file(state, str(output_dir / "model.safetensors"), metadata=metadata)
     scores = {
         k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")
     }
