@@ -346,7 +346,8 @@ def _export(
     state = {k: v.detach().cpu().contiguous() for k, v in task.model.state_dict().items()}
     # The architecture travels inside the file too: a weights file copied without its card still rebuilds
     # the network it was trained as (ADL's residual and sigmoid heads have identical tensors).
-    metadata = {WEIGHTS_MODEL_KEY: config.model.name, WEIGHTS_ARGS_KEY: json.dumps(_model_args(config.model))}
+    args = _model_args(config.model)
+    metadata = {WEIGHTS_MODEL_KEY: config.model.name, WEIGHTS_ARGS_KEY: json.dumps(args)}
     save_file(state, str(output_dir / "model.safetensors"), metadata=metadata)
     scores = {
         k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")
@@ -354,7 +355,7 @@ def _export(
     best_score = checkpoint.best_model_score
     card = {
         "model": config.model.name,
-        "args": _model_args(config.model),
+        "args": args,
         "task": task_name,
         "parameters": count_parameters(task.model),
         "recipe": OmegaConf.to_container(config, resolve=True),
