@@ -119,6 +119,10 @@ def test_resume_continues_the_epoch_count_with_fresh_data(tmp_path, monkeypatch)
     assert not any(torch.equal(a, b) for a, b in zip(batches, first_run, strict=True))
     assert yaml.safe_load((out / "run.yaml").read_text())["resume"] is None
     assert yaml.safe_load((out / "run.resume-step8.yaml").read_text())["resume"] == str(last)
+    # metrics.csv keeps the first run's rows and adds the resumed epoch's under the same header.
+    with (out / "logs" / "metrics.csv").open() as metrics_file:
+        validated_epochs = [row["epoch"] for row in csv.DictReader(metrics_file) if row.get("val/psnr")]
+    assert validated_epochs == ["0", "1"]
     with pytest.raises(EnhanceKitError, match="cannot read checkpoint"):
         train(load_config(recipe, ["trainer.max_epochs=3"]), resume=recipe)
 

@@ -11,6 +11,8 @@ CPU, NCCL on GPU), or a ``torchrun --nproc-per-node N`` launch, whose environmen
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -258,6 +260,19 @@ def _checkpoint_step(path: Path) -> int:
     return int(checkpoint.get("global_step", 0))
 
 
+def _keep_metrics_history(csv_logger: CSVLogger) -> None:
+    """Lightning's CSV writer deletes an existing ``metrics.csv`` when it starts; a resumed run appends to it
+    instead, so that the file keeps the whole training curve."""
+    metrics_file = Path(csv_logger.log_dir) / "metrics.csv"
+    if not metrics_file.is_file():
+        return
+    history = metrics_file.read_text()
+    writer = csv_logger.experiment
+    metrics_file.write_text(history)
+    # The writer appends under this header and rewrites the file when new columns appear.
+    writer.metrics_keys = next(csv.reader(io.StringIO(history)), [])
+
+
 def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     """Run a recipe; returns the output folder. ``resume`` continues from a Lightning checkpoint."""
     resume_step = 0 if resume is None else _checkpoint_step(Path(resume))
@@ -320,6 +335,8 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         }
         # A resumed run keeps the first run's record and adds its own.
         record = "run.yaml" if resume is None else f"run.resume-step{resume_step}.yaml"
+        if resume is not None:
+            _keep_metrics_history(loggers[0])
         OmegaConf.save(OmegaConf.create(run_info), output_dir / record)
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
 
