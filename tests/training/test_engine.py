@@ -53,6 +53,16 @@ def _recipe(tmp_path: Path, **extra) -> Path:
     return path
 
 
+def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):
+    recipe = _recipe(tmp_path, scheduler={"name": "linear_decay", "start_epoch": 0})
+    out = train(load_config(recipe, ["trainer.max_epochs=2"]))
+    train(load_config(recipe, ["trainer.max_epochs=4"]), resume=out / "checkpoints" / "last.ckpt")
+    with (out / "logs" / "metrics.csv").open() as metrics_file:
+        rates = [float(row["lr-Adam"]) for row in csv.DictReader(metrics_file) if row.get("lr-Adam")]
+    # Two epochs decaying to 0 at epoch 2, then the 4-epoch schedule from epoch 2 on (the old optimiser held 0).
+    assert rates == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4])
+
+
 def test_recipe_trains_and_exports(tmp_path):
     out = train(load_config(_recipe(tmp_path), ["trainer.max_epochs=4", "model.args.width=32"]))
     rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))

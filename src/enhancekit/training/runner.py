@@ -72,6 +72,22 @@ class ModelDeviceEMA(EMAWeightAveraging):
             self._average_model.to(pl_module.device)
 
 
+class RecipeScheduleOnResume(L.Callback):
+    """Sets the learning rate from the recipe's ``linear_decay`` when training starts.
+
+    A resumed run may extend its recipe (more epochs, so a slower decay), but the restored optimiser holds
+    the rate the old schedule set, and would train a whole epoch with it before the new schedule steps."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for scheduler_config in trainer.lr_scheduler_configs:
+            scheduler = scheduler_config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                for group, base_lr, factor in zip(
+                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+                ):
+                    group["lr"] = base_lr * factor(scheduler.last_epoch)
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -297,7 +313,11 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         save_last=True,
         auto_insert_metric_name=False,
     )
-    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    callbacks: list[L.Callback] = [
+        checkpoint,
+        RecipeScheduleOnResume(),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
     if sys.stderr.isatty() and config.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     if config.early_stopping.patience is not None and has_val:
