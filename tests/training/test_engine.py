@@ -59,7 +59,7 @@ def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):
     train(load_config(recipe, ["trainer.max_epochs=4"]), resume=out / "checkpoints" / "last.ckpt")
     with (out / "logs" / "metrics.csv").open() as metrics_file:
         rates = [float(row["lr-Adam"]) for row in csv.DictReader(metrics_file) if row.get("lr-Adam")]
-    # Two epochs decaying to 0 at epoch 2, then the 4-epoch schedule from epoch 2 on (the old optimiser held 0).
+    # Two epochs decaying to 0 at epoch 2, then the 4-epoch schedule from epoch 2 (the old optimiser held 0).
     assert rates == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4])
 
 
