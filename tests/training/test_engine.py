@@ -53,6 +53,21 @@ def _recipe(tmp_path: Path, **extra) -> Path:
     return path
 
 
+def test_last_checkpoint_is_the_last_epoch_when_the_best_is_older(tmp_path):
+    # lr 0 and no batch norm (depth 2): validation never beats epoch 0, so best.ckpt stays there.
+    recipe = _recipe(
+        tmp_path,
+        model={"name": "dncnn", "args": {"depth": 2, "width": 8}},
+        optimizer={"name": "adam", "lr": 0.0},
+        scheduler={"name": "none"},
+    )
+    out = train(load_config(recipe, ["trainer.max_epochs=3"]))
+    assert torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["epoch"] == 0
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * 8
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
 def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):
     recipe = _recipe(tmp_path, scheduler={"name": "linear_decay", "start_epoch": 0})
     out = train(load_config(recipe, ["trainer.max_epochs=2"]))

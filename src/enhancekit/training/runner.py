@@ -72,6 +72,20 @@ class ModelDeviceEMA(EMAWeightAveraging):
             self._average_model.to(pl_module.device)
 
 
+class LatestCheckpoint(ModelCheckpoint):
+    """``last.ckpt``, rewritten after every epoch, for ``--resume``.
+
+    A monitored ``ModelCheckpoint(save_last=True)`` rewrites ``last.ckpt`` only in epochs that improve the
+    best score (Lightning 2.6), so a run resumed from it would silently restart from its best epoch."""
+
+    def __init__(self, dirpath: Path) -> None:
+        super().__init__(dirpath=dirpath, filename="last", save_top_k=1, enable_version_counter=False)
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+
 class RecipeScheduleOnResume(L.Callback):
     """Sets the learning rate from the recipe's ``linear_decay`` when training starts.
 
@@ -310,11 +324,11 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         monitor=monitor if has_val else None,
         mode=mode,
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
     )
     callbacks: list[L.Callback] = [
         checkpoint,
+        LatestCheckpoint(output_dir / "checkpoints"),
         RecipeScheduleOnResume(),
         LearningRateMonitor(logging_interval="epoch"),
     ]
