@@ -265,6 +265,19 @@ def test_structure_loss_ignores_brightness_but_not_blur():
     assert loss(blurred, image) > 10 * loss(brighter, image)
 
 
+def test_per_channel_structure_loss_sees_colour_blotches_that_luma_misses():
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.random((1, 3, 64, 64), dtype=np.float32) * 0.5 + 0.25)
+    # Chroma noise with zero luma: red and blue move against green, weighted so that luma stays put.
+    noise = torch.from_numpy(rng.normal(0, 0.1, (1, 1, 64, 64)).astype(np.float32))
+    blotched = image + noise * torch.tensor([0.587, -0.299 - 0.114, 0.587]).view(1, 3, 1, 1)
+    brighter = image + torch.tensor([0.2, 0.1, 0.0]).view(1, 3, 1, 1)
+    luma, per_channel = StructureLoss(), StructureLoss(per_channel=True)
+    assert luma(blotched, image) < 1e-3
+    assert per_channel(blotched, image) > 0.05
+    assert per_channel(brighter, image) < 1e-3  # tone and colour balance stay free
+
+
 def test_two_process_ddp_gan_training(tmp_path, train_cli):
     # Each GAN backward reaches one network only; plain DDP would stop at "parameters that were not used".
     trainer = {"max_epochs": 1, "accelerator": "cpu", "devices": 2, "strategy": "ddp"}

@@ -44,20 +44,23 @@ class SSIMLoss(nn.Module):
 
 
 class StructureLoss(nn.Module):
-    """Weight-free content loss: ``1 - contrast x structure`` of SSIM on luma, averaged over ``scales``
-    dyadic scales (x1, x1/2, ...).
+    """Weight-free content loss: ``1 - contrast x structure`` of SSIM on luma (or on each colour channel with
+    ``per_channel``), averaged over ``scales`` dyadic scales (x1, x1/2, ...).
 
     An unpaired enhancer must change brightness, contrast and colour while keeping the content of its input.
     SSIM without its luminance factor ignores local mean shifts (brightness and colour casts) and compares
     local contrast and correlation, i.e. edges and texture, at every scale; it needs no pretrained network,
     so training works offline where the VGG19 weights of UEGAN's consistency loss are missing.
+    On luma alone, chroma is unconstrained (colour blotches cost nothing); ``per_channel`` keeps each
+    channel's structure while still leaving its local mean, i.e. tone and colour balance, free.
     """
 
-    def __init__(self, scales: int = 3) -> None:
+    def __init__(self, scales: int = 3, per_channel: bool = False) -> None:
         super().__init__()
         if scales < 1:
             raise ValueError(f"scales must be >= 1, got {scales}")
         self.scales = scales
+        self.per_channel = per_channel
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         luma = torch.tensor([0.299, 0.587, 0.114], dtype=output.dtype, device=output.device)
@@ -69,7 +72,7 @@ class StructureLoss(nn.Module):
                 else x.mean(1, keepdim=True)
             )
 
-        x, y = gray(output), gray(target)
+        x, y = (output, target) if self.per_channel else (gray(output), gray(target))
         terms = []
         for scale in range(self.scales):
             if scale:

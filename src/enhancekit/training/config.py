@@ -82,6 +82,7 @@ UNPAIRED_DEFAULTS: dict = {
     # Consistency (content) term: `vgg` (UEGAN's, needs the VGG19 ImageNet weights) or `structure`
     # (weight-free, see enhancekit.losses.ssim.StructureLoss).
     "content": "structure",
+    "content_args": {},  # e.g. {per_channel: true} for `structure`
     # CycleGAN: cycle weight (lambda) and the identity weight as a fraction of it.
     "cycle_weight": 10.0,
     "pool_size": 50,

@@ -225,7 +225,7 @@ def _unpaired_task(config: DictConfig, model: torch.nn.Module, common: dict[str,
     return UEGANTask(
         model,
         _build_model(spec.discriminator),
-        CONTENT_LOSSES[spec.content](),
+        CONTENT_LOSSES[spec.content](**spec.content_args),
         quality_weight=float(spec.quality_weight),
         consistency_weight=float(spec.consistency_weight),
         identity_weight=float(spec.identity_weight),
