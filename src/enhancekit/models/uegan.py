@@ -233,6 +233,14 @@ register_model(
     **LIGHT,
 )
 register_model(
+    "uegan-fivek",
+    UEGANGenerator,
+    task="enhance",
+    weights="uegan-fivek.safetensors",
+    description="UEGAN-style, light, trained unpaired on FiveK inputs vs Expert C (configs/uegan_fivek.yaml)",
+    **LIGHT,
+)
+register_model(
     "uegan-no-lfe",
     UEGANGenerator,
     task="enhance",
