@@ -61,18 +61,20 @@ class StructureLoss(nn.Module):
             raise ValueError(f"scales must be >= 1, got {scales}")
         self.scales = scales
         self.per_channel = per_channel
+        self.register_buffer(
+            "luma_weights", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False
+        )
+
+    def _compared(self, x: torch.Tensor) -> torch.Tensor:
+        """The channels whose structure is kept: all of them, or luma (the mean for non-RGB inputs)."""
+        if self.per_channel:
+            return x
+        if x.shape[1] == 3:
+            return (x * self.luma_weights.to(x.dtype)).sum(1, keepdim=True)
+        return x.mean(1, keepdim=True)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        luma = torch.tensor([0.299, 0.587, 0.114], dtype=output.dtype, device=output.device)
-
-        def gray(x: torch.Tensor) -> torch.Tensor:
-            return (
-                (x * luma.view(1, 3, 1, 1)).sum(1, keepdim=True)
-                if x.shape[1] == 3
-                else x.mean(1, keepdim=True)
-            )
-
-        x, y = (output, target) if self.per_channel else (gray(output), gray(target))
+        x, y = self._compared(output), self._compared(target)
         terms = []
         for scale in range(self.scales):
             if scale:
