@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 
 from enhancekit import create_model
 from enhancekit.data.datasets import UnpairedImageDataset
+from enhancekit.errors import EnhanceKitError
 from enhancekit.losses.ssim import StructureLoss
 from enhancekit.training.config import load_config
 from enhancekit.training.runner import ModelDeviceEMA, build_dataloaders, build_task, train
@@ -263,6 +264,12 @@ def test_structure_loss_ignores_brightness_but_not_blur():
     blurred = torch.nn.functional.avg_pool2d(image, 5, stride=1, padding=2)
     assert loss(brighter, image) < 0.01
     assert loss(blurred, image) > 10 * loss(brighter, image)
+
+
+def test_unknown_content_argument_is_a_one_line_error(tmp_path):
+    config = load_config(_recipe(tmp_path), ["unpaired.content_args.per_chanel=true"])
+    with pytest.raises(EnhanceKitError, match="unpaired.content_args for 'structure'.*per_chanel"):
+        build_task(config)
 
 
 def test_per_channel_structure_loss_sees_colour_blotches_that_luma_misses():

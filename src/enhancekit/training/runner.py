@@ -222,10 +222,14 @@ def _unpaired_task(config: DictConfig, model: torch.nn.Module, common: dict[str,
         raise EnhanceKitError(
             f"unknown unpaired.content {spec.content!r}; available: {', '.join(CONTENT_LOSSES)}"
         )
+    try:
+        content_loss = CONTENT_LOSSES[spec.content](**spec.content_args)
+    except TypeError as error:
+        raise EnhanceKitError(f"unpaired.content_args for {spec.content!r}: {error}") from None
     return UEGANTask(
         model,
         _build_model(spec.discriminator),
-        CONTENT_LOSSES[spec.content](**spec.content_args),
+        content_loss,
         quality_weight=float(spec.quality_weight),
         consistency_weight=float(spec.consistency_weight),
         identity_weight=float(spec.identity_weight),
