@@ -129,6 +129,30 @@ def test_tta_with_upscaler_on_non_square_image() -> None:
     np.testing.assert_allclose(out, image.repeat(2, axis=0).repeat(2, axis=1), atol=1e-6)
 
 
+class _StridedCodec(nn.Module):
+    """Stride-2 conv down, transposed conv up: its output depends on where the x2 grid starts."""
+
+    size_multiple = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(8, 3, 2, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.up(torch.relu(self.down(x)))
+
+
+@pytest.mark.parametrize("overlap", [9, 16, 21])
+def test_tiles_start_on_the_downsampling_grid(overlap: int) -> None:
+    # An overlap that is not a multiple of size_multiple would start tiles off the model's x2 grid.
+    image = _image()
+    whole = Enhancer(_StridedCodec(), device="cpu")(image)
+    tiled = Enhancer(_StridedCodec(), device="cpu", tile=24, tile_overlap=overlap)(image)
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("tile", [None, 10])
 @pytest.mark.parametrize(("h", "w"), [(13, 21), (3, 5)])
 def test_size_multiple_padding_is_cropped_back(tile: int | None, h: int, w: int) -> None:

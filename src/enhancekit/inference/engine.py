@@ -108,6 +108,11 @@ class Enhancer:
             check_tile_overlap(tile, tile_overlap)
             # Tiles must be valid model inputs; the padded image is a multiple, so clamped tiles are too.
             tile = math.ceil(tile / self.size_multiple) * self.size_multiple
+            # Tiles must also start on the model's downsampling grid, or a strided network sees each tile
+            # shifted against the untiled pass: the advance is rounded down to a multiple (at least one),
+            # so the overlap only grows.
+            step = max((tile - tile_overlap) // self.size_multiple, 1) * self.size_multiple
+            tile_overlap = tile - step
         if tile_blend is None:
             tile_blend = getattr(model, "tile_blend", "cut")
         check_tile_blend(tile_blend)
