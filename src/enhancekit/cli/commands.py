@@ -52,7 +52,11 @@ TileOpt = Annotated[
     int | None, typer.Option(help="Run in tiles of this side (bounded memory for large images).")
 ]
 OverlapOpt = Annotated[
-    int, typer.Option(help="Tile overlap in pixels (>= the model's receptive field is exact).")
+    int,
+    typer.Option(
+        help="Tile overlap in pixels (>= the model's receptive field is exact; rounded up to keep tiles "
+        "on a strided model's grid)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
 TtaOpt = Annotated[bool, typer.Option("--tta", help="x8 geometric self-ensemble (flips and rotations).")]
@@ -185,6 +189,7 @@ def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice)
                 volume.normalized(),
                 spatial_dims=enhancer.spatial_dims,
                 axis=slice_axis(volume),
+                colour=volume.colour_samples,
                 on_slice=on_slice,
             )
             write_volume(output_dir / path.name, volume.from_normalized(voxels))
@@ -347,6 +352,7 @@ def _evaluate_volumes(
                 noisy,
                 spatial_dims=enhancer.spatial_dims,
                 axis=slice_axis(volume),
+                colour=volume.colour_samples,
                 on_slice=on_slice,
             )
             output = np.clip(output, 0.0, 1.0)

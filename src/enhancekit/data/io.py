@@ -152,6 +152,12 @@ class VolumeData:
     header: nib.nifti1.Nifti1Header | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def colour_samples(self) -> bool:
+        """Whether the last axis holds each pixel's colour samples (an RGB or RGBA TIFF stack)."""
+        axes = self.metadata.get("axes", "")
+        return self.voxels.ndim == 4 and axes.endswith("S") and self.voxels.shape[-1] in (3, 4)
+
     def normalized(self) -> np.ndarray:
         """The voxels mapped from ``value_range`` to [0, 1] as float32 (values outside are clipped)."""
         low, high = self.value_range
@@ -379,8 +385,13 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
             elif extension in _TIFF_EXTENSIONS:
                 axes = metadata.get("axes")
                 tiff_metadata = {"axes": axes} if axes and len(set(axes)) == len(axes) == data.ndim else {}
+                colour = bool(axes) and axes.endswith("S") and data.ndim == 4 and data.shape[-1] in (3, 4)
                 tifffile.imwrite(
-                    handle, data, photometric="minisblack", compression="zlib", metadata=tiff_metadata
+                    handle,
+                    data,
+                    photometric="rgb" if colour else "minisblack",
+                    compression="zlib",
+                    metadata=tiff_metadata,
                 )
             elif extension == ".npy":
                 np.save(handle, data)

@@ -2,7 +2,8 @@
 the :class:`~enhancekit.inference.Enhancer` when ``tile`` is set), 2D models see it slice by slice.
 
 A 4D file (e.g. a NIfTI time series or repeated acquisitions) is taken as a sequence of 3D volumes along its
-last axis, each enhanced on its own.
+last axis, each enhanced on its own, except a colour stack (a TIFF whose last axis holds 3 or 4 samples per
+pixel), whose slices reach a 2D model as colour images.
 """
 
 from __future__ import annotations
@@ -27,20 +28,23 @@ def enhance_volume(
     *,
     spatial_dims: int,
     axis: int = 0,
+    colour: bool = False,
     on_slice: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """``enhance`` applied to a normalised 3D (or 4D, last axis = repeats) volume.
+    """``enhance`` applied to a normalised 3D (or 4D, last axis = repeats or colour) volume.
 
     Args:
         enhance: a callable on one image (``spatial_dims=2``) or one volume (``spatial_dims=3``), e.g. an
             :class:`~enhancekit.inference.Enhancer`.
         voxels: float array in [0, 1].
         axis: the slicing axis for 2D models.
+        colour: the last axis of a 4D volume holds each pixel's colour samples (see
+            :attr:`~enhancekit.data.io.VolumeData.colour_samples`): 2D models get whole colour slices.
         on_slice: ``(done, total)`` after each 2D slice or 3D volume, for progress bars.
     """
     if voxels.ndim not in (3, 4):
         raise EnhanceKitError(f"expected a 3D or 4D volume, got shape {voxels.shape}")
-    if voxels.ndim == 4:
+    if voxels.ndim == 4 and not (colour and spatial_dims == 2):
         volumes = [voxels[..., t] for t in range(voxels.shape[-1])]
         return np.stack(
             [enhance_volume(enhance, v, spatial_dims=spatial_dims, axis=axis) for v in volumes], -1
