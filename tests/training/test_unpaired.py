@@ -83,6 +83,24 @@ def test_unpaired_recipe_trains_and_exports(tmp_path, kind):
     create_model(kind, weights=out / "model.safetensors")
 
 
+def test_cyclegan_takes_its_own_defaults(tmp_path):
+    recipe = yaml.safe_load(_recipe(tmp_path, kind="cyclegan").read_text())
+    del recipe["unpaired"]["loss"]
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(recipe))
+    spec = load_config(tmp_path / "bare.yaml").unpaired
+    assert (spec.loss, spec.identity_weight, spec.optimizer.lr) == ("lsgan", 0.5, 2e-4)
+    assert spec.optimizer.betas == [0.5, 0.999]
+    build_task(load_config(tmp_path / "bare.yaml"))
+    uegan = load_config(_recipe(tmp_path, kind="uegan")).unpaired
+    assert (uegan.loss, uegan.identity_weight) == ("relativistic_hinge", 0.1)
+
+
+def test_cyclegan_with_a_relativistic_loss_is_a_recipe_error(tmp_path):
+    config = load_config(_recipe(tmp_path, kind="cyclegan"), ["unpaired.loss=relativistic_hinge"])
+    with pytest.raises(EnhanceKitError, match="relativistic_hinge does not suit CycleGAN"):
+        build_task(config)
+
+
 def test_quality_term_alone_moves_the_generator(tmp_path):
     recipe = _recipe(tmp_path)
     config = load_config(recipe, ["unpaired.consistency_weight=0", "unpaired.identity_weight=0"])

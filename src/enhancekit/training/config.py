@@ -89,6 +89,14 @@ UNPAIRED_DEFAULTS: dict = {
     "optimizer": {"name": "adam", "lr": 4e-4, "betas": [0.5, 0.999], "weight_decay": 0.0},
 }
 
+# CycleGAN's own values (Zhu et al. 2017) where they differ from UEGAN's; its generator updates on the fake
+# logits alone, which a relativistic loss cannot do.
+CYCLEGAN_DEFAULTS: dict = {
+    "loss": "lsgan",
+    "identity_weight": 0.5,
+    "optimizer": {"lr": 2e-4},
+}
+
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:
     """The defaults, merged with the recipe at ``path`` and then with ``key=value`` overrides."""
@@ -107,7 +115,10 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictC
         if config.adversarial is not None:
             config.adversarial = OmegaConf.merge(OmegaConf.create(ADVERSARIAL_DEFAULTS), config.adversarial)
         if config.unpaired is not None:
-            config.unpaired = OmegaConf.merge(OmegaConf.create(UNPAIRED_DEFAULTS), config.unpaired)
+            defaults = [OmegaConf.create(UNPAIRED_DEFAULTS)]
+            if config.unpaired.get("kind") == "cyclegan":
+                defaults.append(OmegaConf.create(CYCLEGAN_DEFAULTS))
+            config.unpaired = OmegaConf.merge(*defaults, config.unpaired)
         OmegaConf.resolve(config)
     except OmegaConfBaseException as exc:
         raise EnhanceKitError(f"bad recipe {path}: {str(exc).splitlines()[0]}") from exc

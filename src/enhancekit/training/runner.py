@@ -208,6 +208,11 @@ def _unpaired_task(config: DictConfig, model: torch.nn.Module, common: dict[str,
         **common,
     }
     if spec.kind == "cyclegan":
+        if spec.loss == "relativistic_hinge":
+            raise EnhanceKitError(
+                "unpaired.loss relativistic_hinge does not suit CycleGAN (its generator step has no real "
+                "images to compare with); use lsgan, vanilla or hinge"
+            )
         return CycleGANTask(
             model,
             # The high -> low generator starts fresh: model.weights are for the low -> high direction.
