@@ -185,6 +185,12 @@ def test_config_errors_are_user_errors(tmp_path):
     gan = {"discriminator": {"name": "adl-discriminator"}, "warmup_epochs": 1}
     with pytest.raises(EnhanceKitError, match="check_val_every_n_epoch"):
         build_task(load_config(_recipe(tmp_path, adversarial=gan), ["trainer.check_val_every_n_epoch=2"]))
+    # The plateau schedule reads every epoch's validation score; Lightning fails on epochs without one.
+    with pytest.raises(EnhanceKitError, match="check_val_every_n_epoch"):
+        build_task(load_config(_recipe(tmp_path), ["trainer.check_val_every_n_epoch=2"]))
+    with pytest.raises(EnhanceKitError, match="val_check_interval"):
+        build_task(load_config(_recipe(tmp_path, adversarial=gan), ["trainer.val_check_interval=0.5"]))
+    build_task(load_config(_recipe(tmp_path), ["trainer.check_val_every_n_epoch=2", "scheduler.name=none"]))
     # A recipe may leave the model's arguments at their defaults.
     task, _ = build_task(load_config(_recipe(tmp_path), ["model.args=null", "scheduler.name=none"]))
     assert task.model.body[0].out_channels == 64

@@ -156,9 +156,16 @@ def build_task(config: DictConfig) -> tuple[L.LightningModule, str]:
     if config.data.val is None and (scheduler.get("name") == "plateau" or (scheduled and gan)):
         # Plateau schedules read the validation score, and GAN schedules step at the end of validation.
         raise EnhanceKitError("this scheduler needs validation data (data.val)")
-    if scheduled and gan and int(config.trainer.get("check_val_every_n_epoch", 1) or 1) != 1:
+    once_per_epoch = (
+        int(config.trainer.get("check_val_every_n_epoch", 1) or 1) == 1
+        and float(config.trainer.get("val_check_interval", 1.0) or 1.0) == 1.0
+    )
+    if (scheduler.get("name") == "plateau" or (scheduled and gan)) and not once_per_epoch:
+        # Lightning steps a plateau schedule every epoch and fails where no score was logged; GAN schedules
+        # would step more or less often than once an epoch.
         raise EnhanceKitError(
-            "GAN schedules step after each validation: keep trainer.check_val_every_n_epoch at 1"
+            "this scheduler steps on each epoch's validation: keep trainer.check_val_every_n_epoch and "
+            "trainer.val_check_interval at 1"
         )
     if scheduler.get("name") == "plateau":
         scheduler.setdefault("mode", "max" if METRICS[monitor].higher_is_better else "min")
