@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enhancekit.data.datasets import PairedImageDataset, UnpairedImageDataset
+from enhancekit.data.datasets import PairedImageDataset, UnpairedImageDataset, build_paired_dataset
+from enhancekit.data.io import write_image
 
 
 def _images(count: int, size: int = 24) -> list[np.ndarray]:
@@ -52,3 +53,16 @@ def test_paired_volumes_share_one_intensity_scale(tmp_path):
     # Voxels the noise left alone keep one value in both; the shared range is [-20, 150].
     np.testing.assert_allclose(source[1:7, 1:7, 1:7], target[1:7, 1:7, 1:7], atol=1e-6)
     np.testing.assert_allclose(target[3, 3, 3], (clean[3, 3, 3] + 20) / 170, atol=1e-6)
+
+
+def test_sr_pairs_crop_the_full_hr_image_to_the_scale(tmp_path):
+    # Set5's layout: the HR file is 26 x 25, its x3 LR file was made from the 24 x 24 crop.
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "lr").mkdir()
+    hr = np.random.default_rng(0).random((26, 25, 3))
+    write_image(tmp_path / "hr" / "baby.png", hr)
+    write_image(tmp_path / "lr" / "babyx3.png", hr[:24:3, :24:3])
+    low, high = build_paired_dataset(target=tmp_path / "hr", input=tmp_path / "lr", scale=3)[0]
+    assert tuple(low.shape) == (3, 8, 8)
+    assert tuple(high.shape) == (3, 24, 24)
+    np.testing.assert_allclose(high.permute(1, 2, 0).numpy(), hr[:24, :24], atol=1 / 255)

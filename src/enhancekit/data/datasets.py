@@ -186,6 +186,16 @@ class PairedImageDataset(Dataset):
         return target[tuple(slice(a, a + p) for a, p in zip(starts, sides, strict=True))]
 
 
+def _mod_crop(target: np.ndarray, input_size: tuple[int, ...], scale: int) -> np.ndarray:
+    """``target`` cut to ``input_size * scale`` when it is at most ``scale - 1`` pixels larger: benchmark
+    sets (Set5, Set14...) keep the full HR image and make the LR one from its crop to a multiple of the
+    scale. Any other mismatch is left for the dataset to report."""
+    size = [side * scale for side in input_size]
+    if all(0 <= have - want < scale for have, want in zip(target.shape[:2], size, strict=True)):
+        return target[: size[0], : size[1]]
+    return target
+
+
 def build_paired_dataset(
     *,
     target: str | Path,
@@ -242,6 +252,8 @@ def build_paired_dataset(
             common = [tuple(map(min, i.shape[:2], t.shape[:2])) for i, t in zip(inputs, targets, strict=True)]
             inputs = [i[:h, :w] for i, (h, w) in zip(inputs, common, strict=True)]
             targets = [t[:h, :w] for t, (h, w) in zip(targets, common, strict=True)]
+        elif inputs is not None and scale != 1:
+            targets = [_mod_crop(t, i.shape[:2], scale) for i, t in zip(inputs, targets, strict=True)]
     degradation = parse_degradation(degrade) if degrade else None
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
