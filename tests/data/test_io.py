@@ -250,6 +250,16 @@ def test_metadata_is_passed_through(tmp_path: Path, extension: str, bit_depth: i
         assert read_back["exif"] == exif.tobytes()
 
 
+def test_a_converted_cmyk_image_drops_its_cmyk_profile(tmp_path: Path) -> None:
+    Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(tmp_path / "print.jpg", icc_profile=b"CMYK profile" * 12)
+    image = read_image(tmp_path / "print.jpg")
+    assert image.pixels.shape == (6, 8, 3)
+    assert "icc_profile" not in image.metadata
+    write_image(tmp_path / "out.png", image.pixels, metadata=image.metadata)
+    with Image.open(tmp_path / "out.png") as written:
+        assert "icc_profile" not in written.info
+
+
 def test_alpha_is_rescaled_exactly_between_bit_depths(tmp_path: Path) -> None:
     alpha8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
     pixels = np.zeros((16, 16), dtype=np.float32)

@@ -70,6 +70,8 @@ _EXIF_PREFIX = b"Exif\x00\x00"
 # read directly because converting them would drop precision.
 _PILLOW_GRAY_MODES = ("1", "L", "LA", "La")
 _PILLOW_COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
+# Colour modes whose samples are not RGB: converted to RGB, so the file's colour profile no longer fits.
+_CONVERTED_COLOUR_MODES = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
 _PILLOW_DIRECT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "F")
 
 # Pillow reads 16-bit colour PNGs as 8-bit (it has no 16-bit colour mode), but its PNG decoder can still
@@ -584,6 +586,9 @@ def _read_pillow_image(path: Path) -> tuple[np.ndarray, dict[str, Any], int]:
         for key in ("icc_profile", "exif"):
             if image.info.get(key):
                 metadata[key] = image.info[key]
+        if image.mode in _CONVERTED_COLOUR_MODES:
+            # The pixels were converted to RGB: the file's profile (e.g. CMYK) would mislabel them.
+            metadata.pop("icc_profile", None)
         exif = image.getexif()
         orientation = int(exif.get(_ORIENTATION_TAG, 1))
         if orientation != 1 and "exif" in metadata:
