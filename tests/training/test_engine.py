@@ -191,6 +191,10 @@ def test_config_errors_are_user_errors(tmp_path):
     with pytest.raises(EnhanceKitError, match="val_check_interval"):
         build_task(load_config(_recipe(tmp_path, adversarial=gan), ["trainer.val_check_interval=0.5"]))
     build_task(load_config(_recipe(tmp_path), ["trainer.check_val_every_n_epoch=2", "scheduler.name=none"]))
+    config = load_config(_recipe(tmp_path), ["data.train.patch_size=40"])
+    config.model = {"name": "lowlight-unet-spec", "args": {"base_width": 2, "depth": 5}}
+    with pytest.raises(EnhanceKitError, match="patch_size 40 must be a multiple of 16"):
+        build_dataloaders(config, build_task(config)[0].model)
     # A recipe may leave the model's arguments at their defaults.
     task, _ = build_task(load_config(_recipe(tmp_path), ["model.args=null", "scheduler.name=none"]))
     assert task.model.body[0].out_channels == 64

@@ -256,6 +256,15 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     spatial_dims = int(getattr(model, "spatial_dims", 2))
     data = config.data
     train_spec = OmegaConf.to_container(data.train, resolve=True)
+    size_multiple = int(getattr(model, "size_multiple", 1))
+    patch = train_spec.get("patch_size")
+    # Training patches go through the model unpadded, so they must fit its downsampling levels.
+    if patch is not None and any(
+        side % size_multiple for side in ([patch] if isinstance(patch, int) else patch)
+    ):
+        raise EnhanceKitError(
+            f"data.train.patch_size {patch} must be a multiple of {size_multiple} for {config.model.name}"
+        )
     if config.get("unpaired") is not None:
         train_set = build_unpaired_dataset(channels=channels, seed=config.seed, **train_spec)
     else:
