@@ -223,11 +223,12 @@ class _PatchDiscriminator(nn.Module):
 
 
 def _snapshot(module: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in module.parameters()]
+    # Buffers too: a frozen network must keep its batch-norm statistics.
+    return [t.detach().clone() for t in module.state_dict().values()]
 
 
 def _changed(before: list[torch.Tensor], module: nn.Module) -> bool:
-    return not all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+    return not all(torch.equal(a, b) for a, b in zip(before, module.state_dict().values(), strict=True))
 
 
 def _gan_task(generator: nn.Module, discriminator: nn.Module, kind: str, **kwargs) -> AdversarialTask:
@@ -250,7 +251,8 @@ def _gan_task(generator: nn.Module, discriminator: nn.Module, kind: str, **kwarg
 @pytest.mark.parametrize("kind", ["vanilla", "relativistic_hinge"])
 def test_gan_training_runs_the_three_phases(tmp_path, kind):
     config = load_config(_recipe(tmp_path))
-    generator = create_model("dncnn", depth=3, width=8, pretrained=False)
+    # In training mode, as the runner builds it: its batch norm would update running statistics.
+    generator = create_model("dncnn", depth=3, width=8, pretrained=False).train()
     discriminator = _PatchDiscriminator()
     task = _gan_task(generator, discriminator, kind)
     train_loader, val_loader = build_dataloaders(config, generator)

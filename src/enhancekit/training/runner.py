@@ -73,7 +73,10 @@ class ModelDeviceEMA(EMAWeightAveraging):
 
 
 class LatestCheckpoint(ModelCheckpoint):
-    """``last.ckpt``, rewritten after every epoch, for ``--resume``.
+    """``last.ckpt``, rewritten after every validation (every epoch by default), for ``--resume``.
+
+    It is saved when validation ends, after the GAN schedules have stepped, so a resumed run starts from a
+    consistent epoch; with ``trainer.check_val_every_n_epoch > 1`` a resume may repeat up to that many epochs.
 
     A monitored ``ModelCheckpoint(save_last=True)`` rewrites ``last.ckpt`` only in epochs that improve the
     best score (Lightning 2.6), so a run resumed from it would silently restart from its best epoch."""

@@ -211,8 +211,11 @@ class AdversarialTask(RestorationTask):
         opt_g, opt_d = self.optimizers()
         phase = self.phase
         if phase == "discriminator":
+            # Frozen means its batch-norm statistics too: in training mode they would drift with every batch.
+            self.model.eval()
             with torch.no_grad():
                 outputs = self.model(inputs)
+            self.model.train()
         else:
             outputs, total, parts = self.supervised_loss(inputs, targets)
 
