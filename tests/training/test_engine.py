@@ -78,6 +78,14 @@ def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):
     assert rates == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4])
 
 
+def test_checkpoints_hold_the_plateau_step_of_their_epoch(tmp_path):
+    # Lightning does not replay a plateau step on resume, so last.ckpt must already hold it.
+    out = train(load_config(_recipe(tmp_path), ["trainer.max_epochs=2"]))
+    for name in ("last.ckpt", "best.ckpt"):
+        checkpoint = torch.load(out / "checkpoints" / name, weights_only=False)
+        assert checkpoint["lr_schedulers"][0]["last_epoch"] == checkpoint["epoch"] + 1, name
+
+
 def test_recipe_trains_and_exports(tmp_path):
     out = train(load_config(_recipe(tmp_path), ["trainer.max_epochs=4", "model.args.width=32"]))
     rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))

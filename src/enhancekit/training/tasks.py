@@ -154,6 +154,23 @@ class RestorationTask(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": f"val/{self.monitor}"},
         }
 
+    def on_validation_epoch_end(self) -> None:
+        # The plateau schedule steps here, before the checkpoints are written at the end of validation:
+        # Lightning would step it after them, and does not replay that step when a run resumes.
+        if self.trainer.sanity_checking:
+            return
+        monitored = self.trainer.callback_metrics.get(f"val/{self.monitor}")
+        for config in self.trainer.lr_scheduler_configs:
+            if (
+                isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+                and monitored is not None
+            ):
+                config.scheduler.step(monitored)
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            super().lr_scheduler_step(scheduler, metric)
+
 
 class AdversarialTask(RestorationTask):
     """Restoration with a discriminator: two optimisers, alternating updates (manual optimisation).
