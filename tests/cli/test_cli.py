@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from enhancekit import create_model
 from enhancekit.cli.app import app
 
 SR = Path(__file__).parents[1] / "data" / "sr"
@@ -236,3 +238,38 @@ def test_bad_values_are_user_errors(tmp_path):
         "enhance", GRAY / "test_001.png", "-o", tmp_path / "out", "--model", "bicubic", "--scale", "0"
     )
     assert result.exit_code == 2  # rejected by the option's range
+
+
+def test_trained_free_scale_weights_run_at_their_scale(hr_dir, tmp_path):
+    # A run of `configs/srcnn_x2.yaml` trains model `srcnn` (registered at x3) with scale 2: eval and compare
+    # must score it at x2, the scale its card records, not at the registry's x3.
+    run = tmp_path / "run"
+    run.mkdir()
+    args = {"scale": 2, "widths": [8, 4]}
+    save_file(create_model("srcnn", pretrained=False, **args).state_dict(), run / "model.safetensors")
+    (run / "model.json").write_text(json.dumps({"model": "srcnn", "args": args}))
+    weights = run / "model.safetensors"
+    result = invoke(
+        "eval", "-m", "srcnn", "--weights", weights, "--target", hr_dir, "--json", tmp_path / "e.json"
+    )
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "e.json").read_text())["settings"]
+    assert settings["scale"] == 2 and "2" in settings["degrade"] and settings["crop"] == 2
+    result = invoke("eval", "-m", "srcnn", "--weights", weights, "--target", hr_dir, "--degrade", "bicubic:3")
+    assert result.exit_code == 1 and "upscales by 2" in result.output
+    result = invoke(
+        "compare",
+        "-m",
+        "bicubic",
+        "-m",
+        "srcnn",
+        "--weights",
+        "-",
+        "--weights",
+        weights,
+        "--target",
+        hr_dir / "baby.png",
+        "-o",
+        tmp_path / "c.png",
+    )
+    assert result.exit_code == 0, result.output

@@ -12,7 +12,13 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from enhancekit.cli.common import build_model, guard_output_dir, has_free_scale, scale_between_folders
+from enhancekit.cli.common import (
+    build_model,
+    guard_output_dir,
+    has_free_scale,
+    scale_between_folders,
+    tied_scale,
+)
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import imresize, known_noise_sigma, parse_degradation
 from enhancekit.data.io import (
@@ -254,6 +260,9 @@ def evaluate(
         return
     measured = parse_metrics(metrics)
     prepare_nima(measured, nima_weights)
+    if scale is None and has_free_scale(entry):
+        # Trained weights of a free-scale model run at the scale they were trained for.
+        scale = tied_scale(entry, weights)
     target_files = list_inputs([target])
     input_files = list_inputs([input]) if input is not None else None
     degradation = None

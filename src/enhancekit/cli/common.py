@@ -9,12 +9,22 @@ from torch import nn
 
 from enhancekit.data.io import pair_by_stem, read_image
 from enhancekit.errors import EnhanceKitError
-from enhancekit.registry import ModelEntry, create_model, get_model_entry
+from enhancekit.registry import ModelEntry, create_model, get_model_entry, weights_card_args
 
 
 def has_free_scale(entry: ModelEntry) -> bool:
     """Whether the user chooses the model's scale (a ``scale`` argument and no weights tied to one)."""
     return "scale" in entry.defaults and entry.weights is None
+
+
+def tied_scale(entry: ModelEntry, weights: Path | None) -> int | None:
+    """The scale a model is tied to: its registered one, or the one its trained weights' card records (a
+    free-scale ``srcnn`` trained at x2); None when the user is free to choose."""
+    if not has_free_scale(entry):
+        return int(entry.defaults.get("scale", 1))
+    if weights is not None and "scale" in (card := weights_card_args(entry.name, weights)):
+        return int(card["scale"])
+    return None
 
 
 def scale_between_folders(input_files: Sequence[Path], target_files: Sequence[Path]) -> int:

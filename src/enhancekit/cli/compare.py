@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from enhancekit.cli.common import build_model, has_free_scale, scale_between_folders
+from enhancekit.cli.common import build_model, has_free_scale, scale_between_folders, tied_scale
 from enhancekit.cli.ui import console, progress_bars, track
 from enhancekit.compare import AUTO_SIDE, AUTO_SIDE_SR, FIT_SIDE, NamedModel, make_comparison, parse_region
 from enhancekit.data.degradations import Degradation, parse_degradation
@@ -73,7 +73,7 @@ def compare(
     regions = [parse_region(spec) for spec in crop or []]
     target_files = list_inputs(target)
     if input is None:
-        degradation, degrade = _degradation(degrade, entries)
+        degradation, degrade = _degradation(degrade, entries, weight_paths)
         target_files = target_files[:images]
         input_files = None
     elif degrade is not None:
@@ -90,7 +90,7 @@ def compare(
     if output.resolve() in sources:
         raise EnhanceKitError(f"output {output} is one of the images compared; choose another file")
 
-    scale, scale_from = _scale(degrade, degradation, entries, input_files, target_files)
+    scale, scale_from = _scale(degrade, degradation, entries, weight_paths, input_files, target_files)
     named = _models(model, entries, weight_paths, scale, scale_from)
     pairs = (
         degraded_pairs(target_files, degradation)
@@ -124,15 +124,17 @@ def _weights_per_model(weights: list[str], names: list[str]) -> list[Path | None
     return given + [None] * (len(names) - len(given))
 
 
-def _degradation(spec: str | None, entries: list[ModelEntry]) -> tuple[Degradation, str]:
+def _degradation(
+    spec: str | None, entries: list[ModelEntry], weights: list[Path | None]
+) -> tuple[Degradation, str]:
     """The degradation and its spec: ``--degrade``, else the first model's task default at their scale."""
     spec = spec or TASK_DEFAULTS[entries[0].task].degradation
     if spec is None:
         raise EnhanceKitError(f"model {entries[0].name} ({entries[0].task}) needs --input or --degrade")
     if "{scale}" in spec:
         # A free-scale first model (bicubic) takes the scale of the first model tied to one.
-        fixed = [entry for entry in entries if not has_free_scale(entry)]
-        spec = spec.format(scale=(fixed or entries)[0].defaults.get("scale", 1))
+        fixed = [s for s in map(tied_scale, entries, weights) if s is not None]
+        spec = spec.format(scale=fixed[0] if fixed else entries[0].defaults.get("scale", 1))
     return parse_degradation(spec), spec
 
 
@@ -140,15 +142,18 @@ def _scale(
     spec: str | None,
     degradation: Degradation | None,
     entries: list[ModelEntry],
+    weights: list[Path | None],
     input_files: list[Path] | None,
     target_files: list[Path],
 ) -> tuple[int, str]:
     """The comparison's scale and where it comes from (for error messages)."""
     if degradation is not None:
         return degradation.scale, f"the degradation {spec}"
-    fixed = [entry for entry in entries if not has_free_scale(entry)]
+    fixed = [
+        (entry.name, s) for entry, s in zip(entries, map(tied_scale, entries, weights), strict=True) if s
+    ]
     if fixed:
-        return int(fixed[0].defaults.get("scale", 1)), f"model {fixed[0].name}"
+        return fixed[0][1], f"model {fixed[0][0]}"
     assert input_files is not None
     return scale_between_folders(input_files, target_files), "the input and target sizes"
 
@@ -159,7 +164,8 @@ def _models(
     """The models, built at ``scale`` (free-scale ones) and checked to work at it, with column labels."""
     named = []
     for name, entry, path in zip(names, entries, weights, strict=True):
-        _, net = build_model(name, weights=path, scale=scale if has_free_scale(entry) else None)
+        free = has_free_scale(entry) and tied_scale(entry, path) is None
+        _, net = build_model(name, weights=path, scale=scale if free else None)
         net_scale = int(getattr(net, "scale", 1))
         if net_scale != scale:
             raise EnhanceKitError(
