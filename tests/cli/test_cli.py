@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from enhancekit import create_model
+from enhancekit import create_model, registry
 from enhancekit.cli.app import app
 
 SR = Path(__file__).parents[1] / "data" / "sr"
@@ -273,3 +274,25 @@ def test_trained_free_scale_weights_run_at_their_scale(hr_dir, tmp_path):
         tmp_path / "c.png",
     )
     assert result.exit_code == 0, result.output
+
+
+class _FailsOnWideImages(torch.nn.Module):
+    """Stands in for a model that raises on some inputs (e.g. too small for its kernels)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 300:
+            raise RuntimeError("Padding size should be less than the corresponding input dimension")
+        return x
+
+
+def test_a_model_failing_on_one_file_does_not_stop_the_batch(hr_dir, tmp_path, monkeypatch):
+    entry = registry.ModelEntry("x-fails-wide", _FailsOnWideImages, "denoise")
+    monkeypatch.setitem(registry._REGISTRY, entry.name, entry)
+    small = Image.open(SR / "babyx3.png")
+    small.save(hr_dir / "small.png")
+    result = invoke("enhance", hr_dir, "-o", tmp_path / "out", "-m", "x-fails-wide")
+    assert result.exit_code == 1
+    assert "the model failed on this file: RuntimeError: Padding size" in result.output
+    assert "Traceback" not in result.output
+    # baby (512 px) fails; butterfly (256 px) and the small one, after it, are still written.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["butterfly.png", "small.png"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio
 
 from enhancekit import create_model, list_models
@@ -133,3 +134,18 @@ def test_bm3d_without_the_package_names_the_install(monkeypatch, gray):
     monkeypatch.setitem(sys.modules, "bm3d", None)
     with pytest.raises(EnhanceKitError, match="pip install bm3d"):
         create_model("bm3d")(_tensor(gray[1]))
+
+
+def test_gaussian_filter_matches_scipy_and_takes_thin_volumes():
+    rng = np.random.default_rng(0)
+    image = rng.random((1, 1, 20, 17))
+    smoothed = create_model("gaussian-filter", sigma_pixels=1.0)(torch.from_numpy(image).float())
+    # torch's "reflect" padding is scipy's "mirror"; both truncate the kernel at 3 sigma here.
+    expected = ndimage.gaussian_filter(image[0, 0], 1.0, mode="mirror", truncate=3.0)
+    np.testing.assert_allclose(smoothed[0, 0].numpy(), expected, atol=1e-5)
+    # Three slices are fewer than the kernel's radius of 3 along that axis: the edge repeats instead.
+    volume = rng.random((1, 1, 3, 16, 16))
+    out = create_model("gaussian-filter-3d", sigma_pixels=1.0)(torch.from_numpy(volume).float())
+    assert out.shape == volume.shape
+    expected = ndimage.gaussian_filter(volume[0, 0], 1.0, mode="nearest", truncate=3.0)
+    np.testing.assert_allclose(out[0, 0, :, 3:-3, 3:-3].numpy(), expected[:, 3:-3, 3:-3], atol=1e-5)

@@ -213,6 +213,9 @@ def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice)
         )
     except EnhanceKitError as exc:
         return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a model failing on one file must not abort the whole batch
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"the model failed on this file: {type(exc).__name__}: {first_line}"
     return None
 
 

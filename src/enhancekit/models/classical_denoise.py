@@ -223,7 +223,9 @@ class GaussianFilter(nn.Module):
             # Pads only the filtered axis: F.pad lists the last axis first.
             padding = [0, 0] * self.spatial_dims
             padding[2 * (self.spatial_dims - 1 - axis) : 2 * (self.spatial_dims - axis)] = [radius, radius]
-            y = conv(nn.functional.pad(y, padding, mode="reflect"), weight, groups=channels)
+            # Reflection needs the axis longer than the radius; a thin volume's short axis repeats its edge.
+            mode = "reflect" if y.shape[2 + axis] > radius else "replicate"
+            y = conv(nn.functional.pad(y, padding, mode=mode), weight, groups=channels)
         return y
 
 
