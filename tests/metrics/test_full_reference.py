@@ -81,3 +81,15 @@ def test_volume_ssim_matches_scikit_image_in_3d():
     assert ssim_volume(clean, clean) == pytest.approx(1.0)
     with pytest.raises(EnhanceKitError, match="11-wide"):
         ssim_volume(clean[:8], clean[:8])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_images_are_scaled_by_their_type(baby, dtype):
+    peak = np.iinfo(dtype).max
+    target = np.round(baby * peak).astype(dtype)
+    output = np.round(_distorted(baby) * peak).astype(dtype)
+    # scikit-image takes the integer type's range as the data range, as a saved image would be read.
+    assert psnr(output, target) == pytest.approx(peak_signal_noise_ratio(target, output), abs=1e-4)
+    assert ssim(output, target) == pytest.approx(_sk_ssim(output / peak, target / peak), abs=1e-4)
+    with pytest.raises(EnhanceKitError, match="uint8 or uint16"):
+        psnr(target.astype(np.int32), target.astype(np.int32))

@@ -100,3 +100,11 @@ def test_shipped_uegan_fivek_brightens_a_dimmed_photo_towards_the_original(image
         peak_signal_noise_ratio(original, dimmed, data_range=1.0)
     )
     assert gain > 0.5
+
+
+@pytest.mark.parametrize("side", [1, 5, 8])
+def test_shipped_uegan_gives_finite_output_on_tiny_images(side):
+    # Its deepest feature maps are 1x1 here: a sample standard deviation there would be NaN.
+    image = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
+    out = Enhancer(create_model("uegan-fivek"), device="cpu")(image)
+    assert out.shape == image.shape and np.isfinite(out).all()

@@ -31,8 +31,16 @@ def rgb_to_y(image: np.ndarray) -> np.ndarray:
 
 
 def prepare(image: np.ndarray, *, color: str = "rgb", crop: int = 0) -> np.ndarray:
-    """Bring an image to the measured form: float64, H x W x C, converted by ``color``, ``crop`` removed."""
-    image = np.asarray(image, dtype=np.float64)
+    """Bring an image to the measured form: float64, H x W x C, converted by ``color``, ``crop`` removed.
+
+    Integer images (uint8, uint16) are scaled to [0, 1] by their type's maximum; float ones are taken as
+    already in [0, 1]."""
+    image = np.asarray(image)
+    if image.dtype in (np.uint8, np.uint16):
+        image = image / np.iinfo(image.dtype).max
+    elif image.dtype.kind in "iu":
+        raise EnhanceKitError(f"integer images must be uint8 or uint16, got {image.dtype}")
+    image = image.astype(np.float64)
     if image.ndim == 2:
         image = image[..., None]
     if color == "y":

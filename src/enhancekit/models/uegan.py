@@ -61,7 +61,10 @@ class GlobalAttentionModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         context = F.leaky_relu(torch.cat([self.wide(x), self.medium(x)], dim=1), 0.2)
         features = self.fuse(context)
-        stats = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.std(dim=(2, 3), keepdim=True)], dim=1)
+        # The population std (correction=0) stays defined on the 1x1 maps of images of 8 px or less.
+        stats = torch.cat(
+            [x.mean(dim=(2, 3), keepdim=True), x.std(dim=(2, 3), keepdim=True, correction=0)], dim=1
+        )
         return x + features * self.statistics(stats)
 
 
