@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import tifffile
 from PIL import Image
@@ -59,3 +60,27 @@ def test_refuses_to_overwrite_a_frame(tmp_path):
     result = CliRunner().invoke(app, ["stack", str(tmp_path), "-o", str(tmp_path / "f0.png")])
     assert result.exit_code == 1 and "one of the frames" in result.output
     assert (tmp_path / "f0.png").read_bytes() == before
+
+
+def test_nifti_frames_lie_on_the_third_axis(tmp_path):
+    _, frames = _noisy_frames(4)
+    frames = frames[:, :40, :30].astype(np.uint16) * 257  # frame, y, x
+    series = np.ascontiguousarray(np.moveaxis(frames, 0, -1))  # NIfTI: x-y plane, then repeats
+    nib.save(nib.Nifti1Image(series, np.eye(4)), tmp_path / "repeats.nii.gz")
+    out = tmp_path / "mean.tif"
+    result = CliRunner().invoke(app, ["stack", str(tmp_path / "repeats.nii.gz"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(tifffile.imread(out), frames.mean(axis=0), atol=0.5)
+    nib.save(nib.Nifti1Image(series[..., None].repeat(2, -1), np.eye(4)), tmp_path / "4d.nii.gz")
+    result = CliRunner().invoke(app, ["stack", str(tmp_path / "4d.nii.gz"), "-o", str(tmp_path / "x.tif")])
+    assert result.exit_code == 1 and "frames of one 2D image" in result.output
+
+
+def test_one_16_bit_frame_makes_a_16_bit_reference(tmp_path):
+    _, frames = _noisy_frames(2)
+    Image.fromarray(frames[0]).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "b.tif", frames[1].astype(np.uint16) * 257 + 100)
+    out = tmp_path / "ref.tif"
+    result = CliRunner().invoke(app, ["stack", str(tmp_path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert tifffile.imread(out).dtype == np.uint16 and "16-bit" in result.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,14 +13,22 @@ from enhancekit.cli.ui import console
 from enhancekit.data.io import is_volume_file, list_inputs, read_image, read_volume, write_image
 from enhancekit.data.stack import stack_reference
 from enhancekit.errors import EnhanceKitError
+from enhancekit.inference.volumes import slice_axis
 
 
 def _volume_frames(path: Path) -> tuple[np.ndarray, int]:
-    """Frames of a multi-page stack in [0, 1] and the bit depth to write: integer data keep their scale."""
+    """Frames of a multi-page stack in [0, 1], frame index first, and the bit depth to write: integer data
+    keep their scale. NIfTI keeps its frames (time or repeats of one slice) on the third axis."""
     volume = read_volume(path)
+    if volume.voxels.ndim != 3 and not volume.colour_samples:
+        raise EnhanceKitError(
+            f"{path} has shape {volume.voxels.shape}: a stack must hold frames of one 2D image (3 axes)"
+        )
     if volume.dtype in (np.uint8, np.uint16):
-        return volume.voxels / np.iinfo(volume.dtype).max, 8 * volume.dtype.itemsize
-    return volume.normalized(), 16
+        pixels, bit_depth = volume.voxels / np.iinfo(volume.dtype).max, 8 * volume.dtype.itemsize
+    else:
+        pixels, bit_depth = volume.normalized(), 16
+    return np.moveaxis(pixels, slice_axis(volume), 0), bit_depth
 
 
 def stack(
@@ -41,10 +49,17 @@ def stack(
     else:
         if len(sources) < 2:
             raise EnhanceKitError("a stack needs at least two frames")
-        first = read_image(sources[0])
-        bit_depth, count = first.bit_depth, len(sources)
-        # Read lazily: the mean then holds one frame at a time, whatever the stack's length.
-        rest = (read_image(path).pixels for path in sources[1:])
-        reference = stack_reference(itertools.chain([first.pixels], rest), method)
+        count, bit_depths = len(sources), []
+
+        def frames_read() -> Iterator[np.ndarray]:
+            # Lazily: the mean then holds one frame at a time, whatever the stack's length.
+            for path in sources:
+                image = read_image(path)
+                bit_depths.append(image.bit_depth)
+                yield image.pixels
+
+        reference = stack_reference(frames_read(), method)
+        # One 16-bit frame makes a 16-bit reference: its precision is not rounded away.
+        bit_depth = max(bit_depths)
     write_image(output, reference, bit_depth=bit_depth)
     console.print(f"{method} of {count} frames written to {output} ({bit_depth}-bit)")
