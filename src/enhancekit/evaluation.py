@@ -146,7 +146,10 @@ def holds_volumes(path: Path) -> bool:
     try:
         list_inputs([path])
     except EnhanceKitError:
-        list_inputs([path], volumes=True)  # raises when the folder holds neither
+        try:
+            list_inputs([path], volumes=True)
+        except EnhanceKitError:
+            raise EnhanceKitError(f"no image or volume files found in {path}") from None
         return True
     return False
 

@@ -51,6 +51,8 @@ def test_models_table(monkeypatch):
     assert "bicubic" in result.output and "dncnn" in result.output
     # Shipped weights show their measured scores from the model card.
     assert "srcnn-x3" in result.output and "Set5 x3 Y-PSNR" in result.output
+    result = invoke("models", "--task", "colorize")
+    assert result.exit_code == 1 and "unknown task 'colorize'" in result.output
 
 
 def test_eval_degrade_and_json(hr_dir, tmp_path):
@@ -296,3 +298,9 @@ def test_a_model_failing_on_one_file_does_not_stop_the_batch(hr_dir, tmp_path, m
     assert "Traceback" not in result.output
     # baby (512 px) fails; butterfly (256 px) and the small one, after it, are still written.
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["butterfly.png", "small.png"]
+
+
+def test_enhance_on_an_empty_folder_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("enhance", tmp_path / "empty", "-o", tmp_path / "out", "-m", "bicubic")
+    assert result.exit_code == 1 and "no image or volume files found" in result.output

@@ -122,6 +122,9 @@ def _enhancer(
 
 def models(task: Annotated[str | None, typer.Option(help="Only models of this task.")] = None) -> None:
     """List registered models: task, parameters, shipped weights and their measured scores."""
+    known = sorted({get_model_entry(name).task for name in list_models()})
+    if task is not None and task not in known:
+        raise EnhanceKitError(f"unknown task {task!r}; available: {', '.join(known)}")
     table = Table(title="enhancekit models", title_justify="left")
     for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
         table.add_column(column, overflow="fold", no_wrap=column == "name")
@@ -425,7 +428,7 @@ def _finish(report: Report, title: str, json_path: Path | None) -> None:
 
 
 def train(
-    config: Annotated[Path, typer.Argument(help="Recipe (YAML), e.g. configs/dncnn_awgn.yaml.")],
+    config: Annotated[Path, typer.Argument(help="Recipe (YAML), e.g. configs/dncnn_gray_awgn.yaml.")],
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a recipe value: key=value (repeatable).")
     ] = None,
