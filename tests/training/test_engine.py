@@ -405,3 +405,16 @@ def test_3d_recipe_trains_on_volumes(tmp_path):
     assert len(ssim_3d) == 2 and all(0 < v < 1 for v in ssim_3d)
     model = create_model("adl-3d", weights=out / "model.safetensors")
     assert model.spatial_dims == 3
+
+
+def test_malformed_recipes_and_mistyped_sections_are_user_errors(tmp_path):
+    (tmp_path / "syntax.yaml").write_text("model: [dncnn\n")
+    with pytest.raises(EnhanceKitError, match="bad recipe"):
+        load_config(tmp_path / "syntax.yaml")
+    (tmp_path / "list.yaml").write_text("- model\n- data\n")
+    with pytest.raises(EnhanceKitError, match="must be a mapping"):
+        load_config(tmp_path / "list.yaml")
+    with pytest.raises(EnhanceKitError, match="unknown section 'optimzer' in --set"):
+        load_config(_recipe(tmp_path), ["optimzer.lr=0.5"])
+    with pytest.raises(EnhanceKitError, match="loss term 'l1'"):
+        build_task(load_config(_recipe(tmp_path), ["loss=[{name: l1, wieght: 1}]"]))

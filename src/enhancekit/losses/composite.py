@@ -71,7 +71,10 @@ class CompositeLoss(nn.Module):
             self.weights.append(float(spec.pop("weight", 1.0)))
             self.squashes.append(squash)
             self.names.append(name)
-            modules.append(LOSS_TERMS[name](**spec))
+            try:
+                modules.append(LOSS_TERMS[name](**spec))
+            except TypeError as exc:
+                raise EnhanceKitError(f"loss term {name!r}: {exc}") from None
         self.terms = nn.ModuleList(modules)
 
     def forward(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -98,6 +100,14 @@ CYCLEGAN_DEFAULTS: dict = {
 }
 
 
+def _check_sections(keys: Sequence[Any], where: str) -> None:
+    unknown = sorted({str(key) for key in keys} - set(DEFAULTS))
+    if unknown:
+        raise EnhanceKitError(
+            f"unknown section {unknown[0]!r} in {where}; the sections are: {', '.join(DEFAULTS)}"
+        )
+
+
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictConfig:
     """The defaults, merged with the recipe at ``path`` and then with ``key=value`` overrides."""
     layers = [OmegaConf.create(DEFAULTS)]
@@ -106,10 +116,18 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictC
             path = Path(path)
             if not path.is_file():
                 raise EnhanceKitError(f"recipe not found: {path}")
-            layers.append(OmegaConf.load(path))
+            recipe = OmegaConf.load(path)
+            if not isinstance(recipe, DictConfig):
+                raise EnhanceKitError(
+                    f"bad recipe {path}: it must be a mapping of sections (model, data, ...)"
+                )
+            _check_sections(recipe.keys(), f"recipe {path}")
+            layers.append(recipe)
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise EnhanceKitError(f"overrides must look like key=value, got {bad[0]!r}")
+        # A mistyped section (optimzer.lr=...) would otherwise be merged in and silently ignored.
+        _check_sections([o.split("=", 1)[0].split(".", 1)[0] for o in overrides], "--set")
         layers.append(OmegaConf.from_dotlist(list(overrides)))
         config = OmegaConf.merge(*layers)
         if config.adversarial is not None:
@@ -120,8 +138,8 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> DictC
                 defaults.append(OmegaConf.create(CYCLEGAN_DEFAULTS))
             config.unpaired = OmegaConf.merge(*defaults, config.unpaired)
         OmegaConf.resolve(config)
-    except OmegaConfBaseException as exc:
-        raise EnhanceKitError(f"bad recipe {path}: {str(exc).splitlines()[0]}") from exc
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        raise EnhanceKitError(f"bad recipe {path}: {' '.join(str(exc).split())}") from exc
     if not config.model.name:
         raise EnhanceKitError("the recipe names no model (model.name)")
     if config.data.train is None:
