@@ -133,3 +133,12 @@ def test_shapes_dtypes_gray_batches_and_engine(name, low_crop):
     # Through the engine on an H x W array (gray, channels-last CPU path).
     image = gray[0, 0].numpy()
     np.testing.assert_allclose(Enhancer(model, device="cpu")(image), gray_output[0, 0].numpy(), atol=1e-6)
+
+
+def test_lime_on_a_one_pixel_wide_strip_equals_the_transposed_row(low_crop):
+    # Width 1 puts a pixel's lower neighbour on the diagonal of its right one; the solve is symmetric in
+    # the two axes, so the column must come out as the transposed row does.
+    column = low_crop[..., :40, :1].contiguous()
+    row = column.transpose(-1, -2).contiguous()
+    lime = create_model("lime")
+    torch.testing.assert_close(lime(column), lime(row).transpose(-1, -2), atol=1e-5, rtol=0)
