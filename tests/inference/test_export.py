@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from enhancekit import create_model
 from enhancekit.cli.app import app
+from enhancekit.inference.export import export_onnx
 
 
 def test_export_cli_matches_torch_at_a_new_size(tmp_path):
@@ -56,4 +57,17 @@ def test_srcnn_exports_with_dynamic_sizes(tmp_path):
     with torch.inference_mode():
         expected = create_model("srcnn-x3")(probe).numpy()
     assert got.shape == (1, 3, 87, 123)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_3d_model_exports_with_dynamic_depth_height_and_width(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("adl-3d", pretrained=False, filters=[4, 4, 4, 4])
+    onnx_path = tmp_path / "adl3d.onnx"
+    export_onnx(model, onnx_path, size=16)
+    probe = torch.rand(1, 1, 8, 24, 16)  # a shape the exporter never saw
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
+    with torch.inference_mode():
+        expected = model(probe).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)

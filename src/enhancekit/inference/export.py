@@ -35,11 +35,14 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance
     model = model.eval().float()
     channels = getattr(model, "in_channels", None) or 3
     multiple = int(getattr(model, "size_multiple", 1))
+    spatial_dims = int(getattr(model, "spatial_dims", 2))
     side = max(multiple, size - size % multiple)
     # A batch of two: an example batch of one would let the exporter specialise the batch size to 1.
-    example = torch.rand(2, channels, side, side)
+    example = torch.rand(2, channels, *[side] * spatial_dims)
     batch = torch.export.Dim("batch", min=1)
-    height, width = torch.export.Dim("height", min=multiple), torch.export.Dim("width", min=multiple)
+    axes = ("depth", "height", "width")[-spatial_dims:]
+    dynamic = {0: batch, **{2 + i: torch.export.Dim(axis, min=multiple) for i, axis in enumerate(axes)}}
+    other_size = [side + multiple * (i + 1) for i in range(spatial_dims)]
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with warnings.catch_warnings():
@@ -51,13 +54,13 @@ def export_onnx(model: nn.Module, path: str | Path, *, size: int = 64, tolerance
                 (example,),
                 dynamo=True,
                 verbose=False,
-                dynamic_shapes=({0: batch, 2: height, 3: width},),
+                dynamic_shapes=(dynamic,),
                 external_data=False,
             )
         program.save(str(tmp))
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         max_error = 0.0
-        for probe in (example, torch.rand(1, channels, side + multiple, side + 2 * multiple)):
+        for probe in (example, torch.rand(1, channels, *other_size)):
             with torch.inference_mode():
                 expected = model(probe).numpy()
             got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
