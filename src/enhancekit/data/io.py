@@ -133,6 +133,11 @@ class ImageData:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def _is_colour_stack(axes: str | None, shape: tuple[int, ...]) -> bool:
+    """A 4D TIFF series whose last axis (tifffile's ``S``) holds 3 or 4 colour samples per pixel."""
+    return bool(axes) and axes.endswith("S") and len(shape) == 4 and shape[-1] in (3, 4)
+
+
 @dataclass
 class VolumeData:
     """A decoded volume (3D, or 4D as stored, e.g. NIfTI time series), in raw intensity units.
@@ -157,8 +162,7 @@ class VolumeData:
     @property
     def colour_samples(self) -> bool:
         """Whether the last axis holds each pixel's colour samples (an RGB or RGBA TIFF stack)."""
-        axes = self.metadata.get("axes", "")
-        return self.voxels.ndim == 4 and axes.endswith("S") and self.voxels.shape[-1] in (3, 4)
+        return _is_colour_stack(self.metadata.get("axes"), self.voxels.shape)
 
     def normalized(self) -> np.ndarray:
         """The voxels mapped from ``value_range`` to [0, 1] as float32 (values outside are clipped)."""
@@ -387,7 +391,7 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
             elif extension in _TIFF_EXTENSIONS:
                 axes = metadata.get("axes")
                 tiff_metadata = {"axes": axes} if axes and len(set(axes)) == len(axes) == data.ndim else {}
-                colour = bool(axes) and axes.endswith("S") and data.ndim == 4 and data.shape[-1] in (3, 4)
+                colour = _is_colour_stack(axes, data.shape)
                 tifffile.imwrite(
                     handle,
                     data,
