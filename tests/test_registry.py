@@ -31,6 +31,10 @@ def test_unknown_name_lists_choices():
 def test_bad_arguments_are_user_errors():
     with pytest.raises(EnhanceKitError, match="bad arguments"):
         create_model("dncnn", colour=3)
+    with pytest.raises(EnhanceKitError, match="whole number"):
+        create_model("srcnn", scale=2.5)  # would have been truncated to x2
+    with pytest.raises(EnhanceKitError, match="in_channels and width must be >= 1"):
+        create_model("dncnn", in_channels=0)
 
 
 def test_weights_round_trip_and_errors(tmp_path):

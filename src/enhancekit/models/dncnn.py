@@ -29,6 +29,8 @@ class DnCNN(nn.Module):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
+        if in_channels < 1 or width < 1:
+            raise ValueError(f"in_channels and width must be >= 1, got {in_channels} and {width}")
         self.in_channels = in_channels
         self.spatial_dims = spatial_dims
         layers: list[nn.Module] = [conv(spatial_dims, in_channels, width, kernel_size), nn.ReLU(inplace=True)]

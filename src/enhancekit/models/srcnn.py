@@ -36,8 +36,8 @@ class SRCNN(nn.Module):
         super().__init__()
         if len(kernel_sizes) != 3 or len(widths) != 2:
             raise ValueError("SRCNN takes three kernel sizes and two widths")
-        if scale < 1:
-            raise ValueError(f"scale must be >= 1, got {scale}")
+        if scale < 1 or scale != int(scale):
+            raise ValueError(f"scale must be a whole number >= 1, got {scale}")
         self.scale = int(scale)
         self.in_channels = in_channels
         self.residual = residual
