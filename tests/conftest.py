@@ -49,3 +49,30 @@ def train_cli() -> Callable[[Path, Path], subprocess.CompletedProcess]:
         )
 
     return run
+
+
+@pytest.fixture
+def make_dicom() -> Callable[..., Path]:
+    """``make_dicom(path, stored, photometric="MONOCHROME2", bits_stored=12)`` writes a digital X-ray DICOM
+    (frames first for a multi-frame file) with pydicom alone, independent of enhancekit.data."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def make(path: Path, stored: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 12) -> Path:
+        dataset = Dataset()
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+        dataset.SOPInstanceUID = generate_uid()
+        dataset.StudyInstanceUID = generate_uid()
+        dataset.SeriesInstanceUID = generate_uid()
+        dataset.PatientName = "Test^Panoramic"
+        dataset.PatientID = "EK-0001"
+        dataset.Modality = "DX"
+        dataset.ImageType = ["ORIGINAL", "PRIMARY"]
+        dataset.ImagerPixelSpacing = [0.1, 0.1]
+        dataset.set_pixel_data(stored, photometric_interpretation=photometric, bits_stored=bits_stored)
+        dataset.save_as(path, enforce_file_format=True)
+        return path
+
+    return make

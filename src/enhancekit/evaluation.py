@@ -119,7 +119,9 @@ def degraded_pairs(
         source = quantize(degradation(target), image.bit_depth)
         yield (
             path.name,
-            ImageData(pixels=source, alpha=None, bit_depth=image.bit_depth, mode=image.mode, metadata={}),
+            ImageData(
+                source, alpha=None, bit_depth=image.bit_depth, mode=image.mode, metadata=image.metadata
+            ),
             target,
         )
 

@@ -174,7 +174,14 @@ def enhance(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
-            failure = _enhance_file(enhancer, path, output_dir, factor, tile_progress(progress))
+            failure = _enhance_file(
+                enhancer,
+                path,
+                output_dir,
+                factor,
+                tile_progress(progress),
+                f"enhancekit enhance --model {model}",
+            )
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
@@ -188,8 +195,11 @@ def is_3d(net) -> bool:
     return getattr(net, "spatial_dims", 2) == 3
 
 
-def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice) -> str | None:
-    """Enhance one file into ``output_dir``; a user error is returned as its message, not raised."""
+def _enhance_file(
+    enhancer, path: Path, output_dir: Path, factor: int, on_slice, derivation: str
+) -> str | None:
+    """Enhance one file into ``output_dir``; a user error is returned as its message, not raised.
+    ``derivation`` names the processing in outputs that record it (DICOM)."""
     try:
         if enhancer.spatial_dims == 3 or is_volume_file(path):
             volume = read_volume(path)
@@ -201,6 +211,7 @@ def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice)
                 colour=volume.colour_samples,
                 on_slice=on_slice,
             )
+            volume.metadata["derivation"] = derivation
             write_volume(output_dir / path.name, volume.from_normalized(voxels))
             return None
         image = read_image(path)
@@ -211,9 +222,8 @@ def _enhance_file(enhancer, path: Path, output_dir: Path, factor: int, on_slice)
             peak = float(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "ui" else 1.0
             resized = np.clip(imresize(alpha.astype(np.float32) / peak, scale=factor), 0, 1) * peak
             alpha = (np.rint(resized) if alpha.dtype.kind in "ui" else resized).astype(alpha.dtype)
-        write_image(
-            output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=image.metadata
-        )
+        metadata = {**image.metadata, "derivation": derivation}
+        write_image(output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=metadata)
     except EnhanceKitError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - a model failing on one file must not abort the whole batch
@@ -331,7 +341,8 @@ def evaluate(
             scores = measure(output, reference, measured, color=color, crop=crop)
             report.images.append({"name": name, **scores})
             if save is not None:
-                write_image(save / name, output, bit_depth=source.bit_depth)
+                metadata = {**source.metadata, "derivation": f"enhancekit eval --model {model}"}
+                write_image(save / name, output, bit_depth=source.bit_depth, metadata=metadata)
     _finish(report, f"{model} on {target}", json_path)
 
 

@@ -8,6 +8,8 @@ Conventions shared by the whole toolkit:
   :func:`from_float` (clip to [0, 1], scale, ``np.rint``), so 8- and 16-bit files survive round trips exactly.
 * Volumes keep their raw intensities (float32) in the file's axis order, plus the value range used to map them
   to [0, 1] for models and the original dtype, affine and header used when writing them back.
+* DICOM files keep their stored values and header (see :mod:`enhancekit.data.dicom`): a single frame is an
+  image, several frames a volume, and outputs are derived DICOMs of their source.
 * Every write is atomic: data go to a hidden temporary file in the destination folder, which then replaces the
   destination, so a failed or interrupted write never leaves a partial file or destroys an existing one.
 * Problems caused by the user's files (missing, corrupt, unsupported) raise :class:`EnhanceKitError` with a
@@ -34,6 +36,16 @@ import tifffile
 from nibabel.filebasedimages import ImageFileError
 from PIL import Image, ImageSequence
 
+from enhancekit.data.dicom import (
+    DICOM_EXTENSIONS,
+    DicomError,
+    declared_range,
+    frame_count,
+    is_inverted,
+    read_dicom,
+    storage_dtype,
+    write_dicom,
+)
 from enhancekit.errors import EnhanceKitError
 
 __all__ = [
@@ -53,9 +65,11 @@ __all__ = [
     "write_volume",
 ]
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# TIFF is in both lists: whether a .tif holds an image or a volume depends on its content (is_volume_file).
-VOLUME_EXTENSIONS: tuple[str, ...] = (".nii", ".nii.gz", ".npy", ".npz", ".tif", ".tiff")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", *DICOM_EXTENSIONS)
+# TIFF and DICOM are in both lists: whether such a file holds an image or a volume depends on its content
+# (is_volume_file).
+VOLUME_EXTENSIONS: tuple[str, ...] = (".nii", ".nii.gz", ".npy", ".npz", ".tif", ".tiff", *DICOM_EXTENSIONS)
+_CONTENT_DECIDED = (".tif", ".tiff", *DICOM_EXTENSIONS)
 
 _TIFF_EXTENSIONS = (".tif", ".tiff")
 _NIFTI_EXTENSIONS = (".nii", ".nii.gz")
@@ -188,7 +202,8 @@ def file_stem(path: str | Path) -> str:
 
 
 def is_volume_file(path: str | Path) -> bool:
-    """Whether ``path`` holds a volume: NIfTI, .npy, .npz, or a TIFF that is not a single 2D image.
+    """Whether ``path`` holds a volume: NIfTI, .npy, .npz, a multi-frame DICOM, or a TIFF that is not a
+    single 2D image.
 
     A TIFF is a volume when its main series has an axis besides rows, columns and samples (a multi-page stack,
     a time series, ImageJ channels), or when it holds several images of one shape (e.g. pages appended one by
@@ -196,9 +211,11 @@ def is_volume_file(path: str | Path) -> bool:
     """
     path = Path(path)
     extension = _extension(path)
-    if extension not in _TIFF_EXTENSIONS:
+    if extension not in _CONTENT_DECIDED:
         return extension in VOLUME_EXTENSIONS
     try:
+        if extension in DICOM_EXTENSIONS:
+            return frame_count(path) > 1
         with tifffile.TiffFile(path) as tif:
             return _is_volume_tiff(tif)
     except _DECODE_ERRORS as exc:
@@ -237,7 +254,7 @@ def from_float(array: np.ndarray, bit_depth: int) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> ImageData:
-    """Read a PNG, JPEG, BMP or TIFF image (8 or 16 bits per sample; float32 TIFF as 32).
+    """Read a PNG, JPEG, BMP, TIFF (8 or 16 bits per sample; float32 TIFF as 32) or single-frame DICOM image.
 
     Gray, gray+alpha, RGB and RGBA are kept as such; palette images become RGB or RGBA, 1-bit images gray,
     CMYK / YCbCr colour RGB. The EXIF (or TIFF) orientation is applied so the pixels are upright, and the
@@ -250,6 +267,8 @@ def read_image(path: str | Path) -> ImageData:
     """
     path = Path(path)
     extension = _readable_extension(path, "image", IMAGE_EXTENSIONS)
+    if extension in DICOM_EXTENSIONS:
+        return _read_dicom_image(path)
     try:
         if extension in _TIFF_EXTENSIONS:
             samples, metadata, orientation = _read_tiff_image(path)
@@ -270,7 +289,7 @@ def write_image(
     alpha: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Write an image; the extension picks the format (.png, .jpg / .jpeg, .bmp, .tif / .tiff).
+    """Write an image; the extension picks the format (.png, .jpg / .jpeg, .bmp, .tif / .tiff, .dcm).
 
     Args:
         path: destination; missing parent folders are created and the write is atomic.
@@ -280,7 +299,9 @@ def write_image(
         alpha: H x W alpha, written unchanged when its dtype matches ``bit_depth`` and rescaled exactly
             otherwise (uint8 x 257 = uint16). JPEG and BMP cannot store it.
         metadata: as in :attr:`ImageData.metadata`; each entry is written where the format supports it (PNG:
-            all, JPEG: all, TIFF: dpi and ICC profile, BMP: dpi) and silently dropped elsewhere.
+            all, JPEG: all, TIFF: dpi and ICC profile, BMP: dpi) and silently dropped elsewhere. A DICOM
+            output needs the source's header ("dicom", from :func:`read_image`) and is stored in the source's
+            sample type whatever ``bit_depth`` says; "derivation" names the processing in its header.
 
     Raises:
         EnhanceKitError: unsupported extension, a bit depth or alpha the format cannot store, or the file
@@ -292,11 +313,14 @@ def write_image(
         raise _extension_error("write image", path, IMAGE_EXTENSIONS)
     if not np.isfinite(np.asarray(pixels, dtype=np.float64)).all():
         raise EnhanceKitError(f"cannot write image {path}: it holds NaN or infinite values")
+    metadata = metadata or {}
+    if extension in DICOM_EXTENSIONS:
+        _write_dicom_image(path, pixels, alpha, metadata)
+        return
     samples = _samples_to_write(pixels, alpha, bit_depth)
     problem = _unsupported_output(extension, bit_depth, alpha is not None)
     if problem:
         raise EnhanceKitError(f"cannot write image {path}: {problem}")
-    metadata = metadata or {}
     try:
         with atomic_output(path) as handle:
             if extension in _TIFF_EXTENSIONS:
@@ -310,7 +334,8 @@ def write_image(
 
 
 def read_volume(path: str | Path) -> VolumeData:
-    """Read a volume: NIfTI (.nii, .nii.gz), multi-page TIFF, .npy, or .npz (its only array, else ``arr_0``).
+    """Read a volume: NIfTI (.nii, .nii.gz), multi-page TIFF, multi-frame DICOM, .npy, or .npz (its only
+    array, else ``arr_0``).
 
     4D data (e.g. a NIfTI time series) stay 4D; the caller picks a volume or averages. NIfTI scaling
     (scl_slope / scl_inter) is applied, so voxels are in physical units.
@@ -336,6 +361,11 @@ def read_volume(path: str | Path) -> VolumeData:
         elif extension in _TIFF_EXTENSIONS:
             data, metadata = _read_tiff_volume(path)
             dtype = data.dtype
+        elif extension in DICOM_EXTENSIONS:
+            data, header_dicom = read_dicom(path)
+            dtype = data.dtype
+            # tifffile's axis letters: frames (I), rows, columns and, for colour, samples (S).
+            metadata = {"dicom": header_dicom, "axes": "IYXS"[: data.ndim] if data.ndim == 4 else "IYX"}
         elif extension == ".npy":
             data = np.load(path, allow_pickle=False)
             dtype = data.dtype
@@ -348,11 +378,15 @@ def read_volume(path: str | Path) -> VolumeData:
     if dtype.kind not in "biuf":
         raise EnhanceKitError(f"cannot read volume {path}: unsupported sample type {dtype}")
     voxels = data.astype(np.float32)
-    return VolumeData(voxels, dtype, _value_range(voxels), affine, header, metadata)
+    value_range = _value_range(voxels)
+    if "dicom" in metadata and is_inverted(metadata["dicom"]):
+        value_range = value_range[::-1]  # MONOCHROME1: models see white as 1
+    return VolumeData(voxels, dtype, value_range, affine, header, metadata)
 
 
 def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: VolumeData | None = None) -> None:
-    """Write a volume as NIfTI (.nii, .nii.gz), TIFF (.tif, .tiff), .npy or .npz, atomically.
+    """Write a volume as NIfTI (.nii, .nii.gz), TIFF (.tif, .tiff), DICOM (.dcm: derived from the DICOM
+    volume given as ``like``), .npy or .npz, atomically.
 
     Args:
         path: destination; missing parent folders are created.
@@ -379,6 +413,8 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
     header = like.header if like is not None else None
     affine = like.affine if like is not None else None
     metadata = like.metadata if like is not None else {}
+    if extension in DICOM_EXTENSIONS and "dicom" not in metadata:
+        raise EnhanceKitError(f"cannot write volume {path}: {_DICOM_NEEDS_SOURCE}")
     scaled = extension in _NIFTI_EXTENSIONS and header is not None and _has_scaling(header)
     # A scaled integer NIfTI needs nibabel to choose the new scaling from float data; all else is cast here.
     data = np.asarray(volume) if like is None or scaled else _restore_dtype(volume, like.dtype)
@@ -399,6 +435,8 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
                     compression="zlib",
                     metadata=tiff_metadata,
                 )
+            elif extension in DICOM_EXTENSIONS:
+                write_dicom(handle, data, metadata["dicom"], metadata.get("derivation", "processed"))
             elif extension == ".npy":
                 np.save(handle, data)
             else:
@@ -540,7 +578,7 @@ def _is_listed(entry: Path, volumes: bool) -> bool:
     if entry.name.startswith(".") or not entry.is_file():
         return False
     extension = _extension(entry)
-    if extension in _TIFF_EXTENSIONS:
+    if extension in _CONTENT_DECIDED:
         return is_volume_file(entry) == volumes
     return extension in (VOLUME_EXTENSIONS if volumes else IMAGE_EXTENSIONS)
 
@@ -688,6 +726,52 @@ def _image_data(path: Path, samples: np.ndarray, metadata: dict[str, Any], orien
         pixels = np.clip(pixels, 0.0, 1.0)
     alpha = np.ascontiguousarray(samples[..., -1]) if has_alpha else None
     return ImageData(pixels, alpha, _BIT_DEPTHS[samples.dtype], _MODES[channels], metadata)
+
+
+_DICOM_NEEDS_SOURCE = (
+    "a DICOM output is derived from a DICOM input (its patient and study header); write .png or .tif instead"
+)
+
+
+def _read_dicom_image(path: Path) -> ImageData:
+    """A single-frame DICOM, its stored values mapped by the range its header declares."""
+    try:
+        stored, header = read_dicom(path)
+    except DicomError as exc:
+        raise EnhanceKitError(f"cannot read image {path}: {exc}") from exc
+    if int(header.get("NumberOfFrames", 1) or 1) > 1:
+        raise EnhanceKitError(f"cannot read image {path}: it is a multi-frame DICOM (a volume)")
+    if stored.ndim == 2:
+        stored = stored[..., np.newaxis]
+    if stored.ndim != 3 or stored.shape[2] not in (1, 3):
+        raise EnhanceKitError(f"cannot read image {path}: unsupported pixel array of shape {stored.shape}")
+    low, high = declared_range(header)
+    pixels = np.clip((stored.astype(np.float32) - low) / np.float32(high - low), 0.0, 1.0)
+    bit_depth = 8 if storage_dtype(header).itemsize == 1 else 16
+    return ImageData(pixels, None, bit_depth, _MODES[stored.shape[2]], {"dicom": header})
+
+
+def _write_dicom_image(
+    path: Path, pixels: np.ndarray, alpha: np.ndarray | None, metadata: dict[str, Any]
+) -> None:
+    """``pixels`` in [0, 1] as a DICOM derived from ``metadata["dicom"]``, in its storage type and range."""
+    if "dicom" not in metadata:
+        raise EnhanceKitError(f"cannot write image {path}: {_DICOM_NEEDS_SOURCE}")
+    if alpha is not None:
+        raise EnhanceKitError(f"cannot write image {path}: DICOM stores no alpha channel")
+    source = metadata["dicom"]
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    low, high = declared_range(source)
+    stored = np.rint(np.clip(pixels, 0.0, 1.0) * np.float32(high - low) + np.float32(low))
+    try:
+        with atomic_output(path) as handle:
+            write_dicom(
+                handle, stored.astype(storage_dtype(source)), source, metadata.get("derivation", "processed")
+            )
+    except OSError as exc:
+        raise EnhanceKitError(f"cannot write image {path}: {_reason(exc)}") from exc
 
 
 def _samples_to_write(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""DICOM through the commands: a 12-bit X-ray enhanced, evaluated and stacked, the results derived DICOMs."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+from typer.testing import CliRunner
+
+from enhancekit.cli.app import app
+
+GRAY = Path(__file__).parents[1] / "data" / "gray" / "test_001.png"
+# Not a training image of the shipped denoisers (Set5).
+BUTTERFLY = Path(__file__).parents[1] / "data" / "sr" / "butterfly.png"
+
+
+def _read(path: Path) -> pydicom.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path)
+
+
+def _clean_12bit(path: Path = GRAY) -> np.ndarray:
+    gray = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    return (gray / 255 * 4095).round().astype(np.uint16)
+
+
+def _noisy(clean: np.ndarray, count: int, sigma: float = 200.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.clip(clean + rng.normal(0, sigma, (count, *clean.shape)), 0, 4095).round().astype(np.uint16)
+
+
+def test_enhance_denoises_a_12bit_xray_into_a_derived_dicom(tmp_path, make_dicom):
+    clean = _clean_12bit(BUTTERFLY)
+    (tmp_path / "in").mkdir()
+    source = make_dicom(tmp_path / "in" / "xray.dcm", _noisy(clean, 1)[0])
+    before = source.read_bytes()
+    result = CliRunner().invoke(app, ["enhance", str(source), "-o", str(tmp_path / "out"), "-m", "adl-gray"])
+    assert result.exit_code == 0, result.output
+    written, original = _read(tmp_path / "out" / "xray.dcm"), _read(source)
+    assert source.read_bytes() == before
+    assert written.PatientID == original.PatientID and written.BitsStored == 12
+    assert "adl-gray" in written.DerivationDescription
+    noisy_psnr = peak_signal_noise_ratio(clean, original.pixel_array, data_range=4095)
+    denoised_psnr = peak_signal_noise_ratio(clean, written.pixel_array, data_range=4095)
+    # Measured: 26.2 -> 30.9 dB (sigma 200 of 4095, about 12 on the 0-255 scale).
+    assert denoised_psnr > noisy_psnr + 4, (noisy_psnr, denoised_psnr)
+
+
+def test_stack_of_a_multi_frame_dicom_is_a_single_frame_dicom(tmp_path, make_dicom):
+    clean = _clean_12bit()
+    frames = _noisy(clean, 16)
+    source = make_dicom(tmp_path / "exposures.dcm", frames, photometric="MONOCHROME1")
+    out = tmp_path / "reference.dcm"
+    result = CliRunner().invoke(app, ["stack", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    written = _read(out)
+    assert written.PhotometricInterpretation == "MONOCHROME1" and int(written.get("NumberOfFrames", 1)) == 1
+    np.testing.assert_array_equal(written.pixel_array, frames.mean(axis=0).round())
+
+
+def test_eval_saves_derived_dicoms_and_a_png_stack_cannot_become_dicom(tmp_path, make_dicom):
+    (tmp_path / "clean").mkdir()
+    make_dicom(tmp_path / "clean" / "xray.dcm", _clean_12bit())
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "-m",
+            "wavelet",
+            "--target",
+            str(tmp_path / "clean"),
+            "--degrade",
+            "awgn:25",
+            "--save",
+            str(tmp_path / "saved"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert _read(tmp_path / "saved" / "xray.dcm").BitsStored == 12
+    Image.open(GRAY).save(tmp_path / "a.png")
+    Image.open(GRAY).save(tmp_path / "b.png")
+    result = CliRunner().invoke(
+        app, ["stack", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "ref.dcm")]
+    )
+    assert result.exit_code == 1 and "derived from a DICOM input" in result.output

@@ -1,0 +1,119 @@
+"""DICOM through the image and volume readers and writers: stored values, their mapping to [0, 1], and derived
+files that keep their source's header. Checked against pydicom's own decoding of real files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from enhancekit.data.io import is_volume_file, list_inputs, read_image, read_volume, write_image, write_volume
+from enhancekit.errors import EnhanceKitError
+
+DICOM = Path(__file__).parent / "dicom"
+GRAY = Path(__file__).parent / "gray" / "test_001.png"
+
+
+def _pydicom(path: Path) -> pydicom.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, force=True)
+
+
+def _panoramic_12bit() -> np.ndarray:
+    from PIL import Image
+
+    return (np.asarray(Image.open(GRAY), dtype=np.uint16) * 4095 // 255).astype(np.uint16)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "SC_rgb_jpeg.dcm"])
+def test_real_files_round_trip_as_derived_dicoms(tmp_path, name):
+    source = _pydicom(DICOM / name)
+    image = read_image(DICOM / name)
+    out = tmp_path / name
+    write_image(
+        out, image.pixels, bit_depth=image.bit_depth, metadata={**image.metadata, "derivation": "test"}
+    )
+    written = _pydicom(out)
+    np.testing.assert_array_equal(written.pixel_array, source.pixel_array)
+    assert written.PatientName == source.PatientName
+    assert written.StudyInstanceUID == source.StudyInstanceUID
+    assert written.SOPInstanceUID != source.SOPInstanceUID
+    assert written.SeriesInstanceUID != source.SeriesInstanceUID
+    assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID
+    assert list(written.ImageType[:2]) == ["DERIVED", "SECONDARY"]
+    assert written.DerivationDescription.startswith("test")
+    assert written.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert image.mode == ("RGB" if source.SamplesPerPixel == 3 else "L")
+
+
+def test_signed_values_map_by_their_declared_range():
+    stored = _pydicom(DICOM / "CT_small.dcm").pixel_array.astype(np.float64)  # int16, 16 bits stored
+    pixels = read_image(DICOM / "CT_small.dcm").pixels[..., 0]
+    np.testing.assert_allclose(pixels, (stored + 32768) / 65535, atol=1e-6)
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_12bit_xray_fills_the_unit_range_and_monochrome1_is_shown_white_high(
+    tmp_path, make_dicom, photometric
+):
+    stored = _panoramic_12bit()
+    path = make_dicom(tmp_path / "xray.dcm", stored, photometric=photometric, bits_stored=12)
+    image = read_image(path)
+    expected = stored / 4095.0
+    np.testing.assert_allclose(
+        image.pixels[..., 0], expected if photometric == "MONOCHROME2" else 1 - expected
+    )
+    assert image.bit_depth == 16
+    out = tmp_path / "out" / "xray.dcm"
+    write_image(out, image.pixels, metadata=image.metadata)
+    written = _pydicom(out)
+    np.testing.assert_array_equal(written.pixel_array, stored)
+    assert written.PhotometricInterpretation == photometric
+    assert (written.BitsStored, written.BitsAllocated) == (12, 16)
+
+
+def test_a_larger_output_gets_finer_pixel_spacing(tmp_path, make_dicom):
+    path = make_dicom(tmp_path / "xray.dcm", _panoramic_12bit())
+    image = read_image(path)
+    doubled = np.repeat(np.repeat(image.pixels, 2, axis=0), 2, axis=1)
+    write_image(tmp_path / "out" / "xray.dcm", doubled, metadata=image.metadata)
+    written = _pydicom(tmp_path / "out" / "xray.dcm")
+    assert (written.Rows, written.Columns) == doubled.shape[:2]
+    assert [float(v) for v in written.ImagerPixelSpacing] == [0.05, 0.05]
+
+
+def test_multi_frame_files_are_volumes_and_round_trip(tmp_path):
+    assert is_volume_file(DICOM / "rtdose.dcm") and not is_volume_file(DICOM / "CT_small.dcm")
+    names = {p.name for p in list_inputs([DICOM], volumes=True)}
+    assert names == {"rtdose.dcm", "SC_rgb_rle_16bit_2frame.dcm"}
+    assert "CT_small.dcm" in {p.name for p in list_inputs([DICOM])}
+    for name, colour in (("rtdose.dcm", False), ("SC_rgb_rle_16bit_2frame.dcm", True)):
+        source = _pydicom(DICOM / name).pixel_array
+        volume = read_volume(DICOM / name)
+        assert volume.voxels.shape == source.shape and volume.colour_samples == colour
+        write_volume(tmp_path / name, volume.from_normalized(volume.normalized()))
+        written = _pydicom(tmp_path / name)
+        np.testing.assert_array_equal(written.pixel_array, source)
+        assert int(written.NumberOfFrames) == source.shape[0]
+
+
+def test_bad_dicom_input_and_output_are_one_line_errors(tmp_path, make_dicom):
+    corrupt = tmp_path / "corrupt.dcm"
+    corrupt.write_bytes(b"DICM" + bytes(range(256)) * 4)
+    with pytest.raises(EnhanceKitError, match="cannot read image .*corrupt.dcm"):
+        read_image(corrupt)
+    no_pixels = tmp_path / "no_pixels.dcm"
+    dataset = _pydicom(DICOM / "CT_small.dcm")
+    del dataset.PixelData
+    dataset.save_as(no_pixels)
+    with pytest.raises(EnhanceKitError, match="holds no image"):
+        read_image(no_pixels)
+    with pytest.raises(EnhanceKitError, match="multi-frame DICOM"):
+        read_image(DICOM / "rtdose.dcm")
+    with pytest.raises(EnhanceKitError, match="derived from a DICOM input"):
+        write_image(tmp_path / "from_png.dcm", np.zeros((4, 4)))
+    assert not (tmp_path / "from_png.dcm").exists()
