@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from enhancekit.data.datasets import PairedImageDataset, UnpairedImageDataset, build_paired_dataset
+from enhancekit.data.degradations import parse_degradation
 from enhancekit.data.io import write_image
+from enhancekit.errors import EnhanceKitError
 
 
 def _images(count: int, size: int = 24) -> list[np.ndarray]:
@@ -66,3 +68,25 @@ def test_sr_pairs_crop_the_full_hr_image_to_the_scale(tmp_path):
     assert tuple(low.shape) == (3, 8, 8)
     assert tuple(high.shape) == (3, 24, 24)
     np.testing.assert_allclose(high.permute(1, 2, 0).numpy(), hr[:24, :24], atol=1 / 255)
+
+
+def test_input_bits_clips_and_rounds_made_inputs_like_a_saved_noisy_image():
+    from pathlib import Path
+
+    from PIL import Image
+
+    clean = (
+        np.asarray(Image.open(Path(__file__).parent / "gray" / "test_001.png"), np.float32)[..., None] / 255
+    )
+    kwargs = {"degradation": parse_degradation("awgn:50"), "fixed_noise": True}
+    unclipped, _ = PairedImageDataset([clean], **kwargs)[0]
+    stored, target = PairedImageDataset([clean], input_bits=8, **kwargs)[0]
+    assert unclipped.min() < 0 or unclipped.max() > 1
+    np.testing.assert_allclose(
+        stored.numpy(), np.round(np.clip(unclipped.numpy(), 0, 1) * 255) / 255, atol=1e-6
+    )
+    np.testing.assert_array_equal(target.numpy()[0], clean[..., 0])
+    with pytest.raises(EnhanceKitError, match="input_bits must be 8 or 16"):
+        PairedImageDataset([clean], input_bits=12, **kwargs)
+    with pytest.raises(EnhanceKitError, match="not to input folders"):
+        PairedImageDataset([clean], [clean], input_bits=8)

@@ -21,7 +21,15 @@ import torch
 from torch.utils.data import Dataset
 
 from enhancekit.data.degradations import Degradation, imresize, parse_degradation
-from enhancekit.data.io import VolumeData, list_inputs, pair_by_stem, read_image, read_volume
+from enhancekit.data.io import (
+    VolumeData,
+    from_float,
+    list_inputs,
+    pair_by_stem,
+    read_image,
+    read_volume,
+    to_float,
+)
 from enhancekit.errors import EnhanceKitError
 
 
@@ -100,6 +108,9 @@ class PairedImageDataset(Dataset):
     target size / input size. ``repeat`` serves each image that many times per epoch, so small sets give
     epochs of a useful length. With a ``degradation`` the input is made on the fly from the (cropped)
     target; a fixed seed per index makes validation sets reproducible when ``fixed_noise`` is set.
+    ``input_bits`` (8 or 16) stores each made input as an image file of that depth would: clipped to [0, 1]
+    and rounded. Real noisy 8-bit images are clipped, and so are the inputs ``enhancekit eval --degrade``
+    makes; a denoiser trained on unclipped noise misreads dark and bright regions of such images.
     """
 
     def __init__(
@@ -114,9 +125,14 @@ class PairedImageDataset(Dataset):
         repeat: int = 1,
         fixed_noise: bool = False,
         seed: int = 0,
+        input_bits: int | None = None,
     ) -> None:
         if (inputs is None) == (degradation is None):
             raise ValueError("give either inputs or a degradation")
+        if input_bits not in (None, 8, 16):
+            raise EnhanceKitError(f"input_bits must be 8 or 16, got {input_bits}")
+        if input_bits is not None and degradation is None:
+            raise EnhanceKitError("input_bits applies to inputs made by a degradation, not to input folders")
         if not targets:
             raise EnhanceKitError("the dataset has no images")
         self.targets = list(targets)
@@ -144,6 +160,7 @@ class PairedImageDataset(Dataset):
         self.repeat = max(1, int(repeat))
         self.fixed_noise = fixed_noise
         self.seed = seed
+        self.input_bits = input_bits
 
     def __len__(self) -> int:
         return len(self.targets) * self.repeat
@@ -168,6 +185,8 @@ class PairedImageDataset(Dataset):
                 target = self._random_crop_target(target, rng)
             target = self.degradation.prepare_target(target)
             source = self.degradation(target, rng=rng)
+            if self.input_bits is not None:
+                source = to_float(from_float(source, self.input_bits))
         if self.augment:
             k = int(rng.integers(8))
             source, target = dihedral(source, k), dihedral(target, k)
@@ -213,6 +232,7 @@ def build_paired_dataset(
     seed: int = 0,
     spatial_dims: int = 2,
     match_size: bool = False,
+    input_bits: int | None = None,
 ) -> PairedImageDataset:
     """A :class:`PairedImageDataset` from folders, as a recipe describes it.
 
@@ -267,6 +287,7 @@ def build_paired_dataset(
         repeat=repeat,
         fixed_noise=fixed_noise,
         seed=seed,
+        input_bits=input_bits,
     )
 
 
