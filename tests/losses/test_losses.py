@@ -64,3 +64,14 @@ def test_adversarial_losses_push_in_the_right_direction(kind, real, fake):
     assert adv.generator(confident[1], confident[0]) > adv.generator(fooled[1], fooled[0])
     multi = adv.discriminator([confident[0]] * 2, [confident[1]] * 2)
     assert multi.item() == pytest.approx(2 * adv.discriminator(*confident).item())
+
+
+@pytest.mark.parametrize("name", ["ssim", "structure"])
+def test_ssim_losses_on_patches_smaller_than_the_window_are_one_line_errors(name):
+    from enhancekit.losses.ssim import SSIMLoss, StructureLoss
+
+    loss = SSIMLoss() if name == "ssim" else StructureLoss()
+    small = torch.rand(2, 3, 10, 32)
+    with pytest.raises(EnhanceKitError, match="at least 11x11 pixels, got 10x32"):
+        loss(small, small)
+    assert float(loss(torch.rand(2, 3, 11, 11), torch.rand(2, 3, 11, 11))) > 0

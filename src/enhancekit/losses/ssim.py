@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from enhancekit.errors import EnhanceKitError
 from enhancekit.metrics.full_reference import gaussian_window_1d
 
 
@@ -19,6 +20,12 @@ def ssim_torch(
     """
     channels = output.shape[1]
     window = torch.as_tensor(gaussian_window_1d(), dtype=output.dtype, device=output.device)
+    if min(output.shape[-2:]) < window.numel():
+        size = "x".join(str(n) for n in output.shape[-2:])
+        raise EnhanceKitError(
+            f"SSIM needs images of at least {window.numel()}x{window.numel()} pixels, got {size} "
+            "(raise the patch size)"
+        )
     rows = window.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
     cols = window.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
 
@@ -79,7 +86,7 @@ class StructureLoss(nn.Module):
         for scale in range(self.scales):
             if scale:
                 x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-            if min(x.shape[-2:]) < 11:
-                break
+                if min(x.shape[-2:]) < 11:
+                    break  # coarser than the SSIM window; the full scale itself must fit (ssim_torch says so)
             terms.append(1.0 - ssim_torch(x, y, structure_only=True))
         return torch.stack(terms).mean()
