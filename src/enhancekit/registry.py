@@ -145,15 +145,11 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise EnhanceKitError(f"cannot load weights {path}: {_first_reason(exc)}") from exc
 
 
-def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
-    """Constructor arguments recorded in the model card next to a weights file (``<weights>.json``,
-    ``<weights>.model.json`` as ``training_logs/`` keeps a run's files, or the ``model.json`` that
-    ``enhancekit train`` writes beside ``model.safetensors``) when the card is for model ``name``;
-    else ``{}``.
-
-    Trained weights are thereby self-describing: ``--weights runs/x/model.safetensors`` rebuilds the network
-    with the widths and depth it was trained with.
-    """
+def weights_card(weights: str | Path) -> dict[str, Any]:
+    """The card of a weights file: ``<weights>.json``, ``<weights>.model.json`` (as ``training_logs/`` keeps a
+    run's files) or the ``model.json`` that ``enhancekit train`` writes beside ``model.safetensors``; else the
+    model name and arguments ``enhancekit train`` embeds in a safetensors file's metadata; else ``{}``.
+    An unreadable card counts as none (a damaged weights file fails later, when loaded)."""
     path = Path(weights)
     for card_path in (path.with_suffix(".json"), path.with_suffix(".model.json"), path.parent / "model.json"):
         if card_path.is_file():
@@ -161,15 +157,23 @@ def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
                 card = json.loads(card_path.read_text())
             except (OSError, ValueError):
                 return {}
-            if card.get("model") == name and isinstance(card.get("args"), dict):
-                return dict(card["args"])
-            return {}
-    return _embedded_args(name, path)
+            return card if isinstance(card, dict) else {}
+    return _embedded_card(path)
 
 
-def _embedded_args(name: str, path: Path) -> dict[str, Any]:
-    """The constructor arguments ``enhancekit train`` writes into a safetensors file's metadata, when the
-    file is for model ``name``; ``{}`` for other files (a damaged one fails later, when loaded)."""
+def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
+    """Constructor arguments recorded in the card of a weights file (see :func:`weights_card`) when the card
+    is for model ``name``; else ``{}``.
+
+    Trained weights are thereby self-describing: ``--weights runs/x/model.safetensors`` rebuilds the network
+    with the widths and depth it was trained with.
+    """
+    card = weights_card(weights)
+    return dict(card["args"]) if card.get("model") == name and isinstance(card.get("args"), dict) else {}
+
+
+def _embedded_card(path: Path) -> dict[str, Any]:
+    """The model name and constructor arguments ``enhancekit train`` writes into a safetensors file."""
     if path.suffix != ".safetensors" or not path.is_file():
         return {}
     try:
@@ -178,9 +182,9 @@ def _embedded_args(name: str, path: Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         args = json.loads(metadata.get(WEIGHTS_ARGS_KEY, "null"))
-    except Exception:  # unreadable header or metadata: no arguments, and load_weights names the problem
+    except Exception:  # unreadable header or metadata: no card, and load_weights names the problem
         return {}
-    return dict(args) if metadata.get(WEIGHTS_MODEL_KEY) == name and isinstance(args, dict) else {}
+    return {"model": metadata.get(WEIGHTS_MODEL_KEY), "args": args} if WEIGHTS_MODEL_KEY in metadata else {}
 
 
 def create_model(

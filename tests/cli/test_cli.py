@@ -304,3 +304,13 @@ def test_enhance_on_an_empty_folder_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("enhance", tmp_path / "empty", "-o", tmp_path / "out", "-m", "bicubic")
     assert result.exit_code == 1 and "no image or volume files found" in result.output
+
+
+def test_weights_of_another_model_are_named_in_a_note(tmp_path):
+    shipped = registry.get_model_entry("srcnn-x3").weights_path()
+    source = GRAY / "test_001.png"
+    result = invoke("enhance", source, "-o", tmp_path / "a", "-m", "srcnn-x2", "--weights", shipped)
+    assert result.exit_code == 0, result.output
+    assert "holds weights of 'srcnn-x3', not 'srcnn-x2'" in result.output
+    result = invoke("enhance", source, "-o", tmp_path / "b", "-m", "srcnn-x3", "--weights", shipped)
+    assert result.exit_code == 0 and "note:" not in result.output

@@ -7,9 +7,16 @@ from pathlib import Path
 
 from torch import nn
 
+from enhancekit.cli.ui import console
 from enhancekit.data.io import pair_by_stem, read_image
 from enhancekit.errors import EnhanceKitError
-from enhancekit.registry import ModelEntry, create_model, get_model_entry, weights_card_args
+from enhancekit.registry import (
+    ModelEntry,
+    create_model,
+    get_model_entry,
+    weights_card,
+    weights_card_args,
+)
 
 
 def has_free_scale(entry: ModelEntry) -> bool:
@@ -53,6 +60,17 @@ def build_model(
             kwargs["scale"] = scale
     if noise_sigma is not None and "sigma" in entry.defaults:
         kwargs["sigma"] = noise_sigma
+    card = weights_card(weights) if weights is not None else {}
+    trained_as = card.get("model")
+    if trained_as and name not in (trained_as, card.get("name")):
+        # Same-architecture weights load and may be meant (srcnn weights into srcnn-x3); others fail to load.
+        shown = card.get("name") or trained_as
+        console.print(
+            f"[yellow]note:[/yellow] {weights} holds weights of {shown!r}, not {name!r}; its recorded "
+            f"arguments are not applied (use --model {shown} to rebuild the network it was trained in)",
+            highlight=False,
+            soft_wrap=True,
+        )
     return entry, create_model(name, weights=weights, **kwargs)
 
 
