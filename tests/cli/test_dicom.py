@@ -88,3 +88,14 @@ def test_eval_saves_derived_dicoms_and_a_png_stack_cannot_become_dicom(tmp_path,
         app, ["stack", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "ref.dcm")]
     )
     assert result.exit_code == 1 and "derived from a DICOM input" in result.output
+
+
+def test_stack_of_a_colour_multi_frame_dicom_is_one_rgb_frame(tmp_path):
+    source = Path(__file__).parents[1] / "data" / "dicom" / "SC_rgb_rle_16bit_2frame.dcm"
+    out = tmp_path / "mean.dcm"
+    result = CliRunner().invoke(app, ["stack", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frames = _read(source).pixel_array.astype(np.float64)
+    written = _read(out)
+    assert written.PhotometricInterpretation == "RGB" and int(written.NumberOfFrames) == 1
+    np.testing.assert_array_equal(written.pixel_array, np.round(frames.mean(axis=0)))

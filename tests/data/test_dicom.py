@@ -117,3 +117,15 @@ def test_bad_dicom_input_and_output_are_one_line_errors(tmp_path, make_dicom):
     with pytest.raises(EnhanceKitError, match="derived from a DICOM input"):
         write_image(tmp_path / "from_png.dcm", np.zeros((4, 4)))
     assert not (tmp_path / "from_png.dcm").exists()
+
+
+def test_header_values_that_describe_the_old_pixels_are_dropped(tmp_path):
+    dataset = _pydicom(DICOM / "MR_small.dcm")
+    dataset.LargestImagePixelValue = int(dataset.pixel_array.max())
+    dataset.SmallestImagePixelValue = int(dataset.pixel_array.min())
+    dataset.save_as(tmp_path / "mr.dcm")
+    image = read_image(tmp_path / "mr.dcm")
+    write_image(tmp_path / "out" / "mr.dcm", image.pixels * 0.5, metadata=image.metadata)
+    written = _pydicom(tmp_path / "out" / "mr.dcm")
+    assert "LargestImagePixelValue" not in written and "SmallestImagePixelValue" not in written
+    assert written.WindowCenter == dataset.WindowCenter  # the display window still applies

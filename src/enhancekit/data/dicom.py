@@ -30,6 +30,15 @@ DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 
 # Header elements in (row, column) pixel units that follow the image when its size changes.
 _SPACING_KEYWORDS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+# Header elements that describe the source's pixel values or their encoding, wrong for new pixels.
+_STALE_KEYWORDS = (
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "SmallestPixelValueInSeries",
+    "LargestPixelValueInSeries",
+    "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths",
+)
 
 
 class DicomError(ValueError):
@@ -56,8 +65,7 @@ def read_dicom(path: Any) -> tuple[np.ndarray, Any]:
     except DicomError:
         raise
     except Exception as exc:  # pydicom raises many types for damaged, truncated or undecodable files
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise DicomError(lines[0] if lines else type(exc).__name__) from exc
+        raise DicomError(_first_line(exc)) from exc
     pixels = pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
     if pixels.dtype.kind not in "iu":
         raise DicomError(f"unsupported pixel type {pixels.dtype}")
@@ -76,10 +84,13 @@ def frame_count(path: Any) -> int:
             warnings.simplefilter("ignore")
             header = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         return int(header.get("NumberOfFrames", 1) or 1)
-    except Exception as exc:  # damaged header: the reader will name the problem
-        raise DicomError(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        ) from exc
+    except Exception as exc:  # a damaged header
+        raise DicomError(_first_line(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def declared_range(header: Any) -> tuple[float, float]:
@@ -118,7 +129,7 @@ def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: 
     header = copy.deepcopy(source)
     header.file_meta = FileMetaDataset(copy.deepcopy(getattr(source, "file_meta", FileMetaDataset())))
     multi_frame = "NumberOfFrames" in source
-    colour = stored.ndim == (4 if multi_frame else 3)
+    colour = int(source.get("SamplesPerPixel", 1)) == 3
     rows, columns = stored.shape[-3:-1] if colour else stored.shape[-2:]
     _scale_spacings(header, int(source.get("Rows", rows)), rows)
     header.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
@@ -134,7 +145,7 @@ def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: 
         if "PlanarConfiguration" in header:
             del header.PlanarConfiguration
     if multi_frame:
-        frames = stored.shape[0] if stored.ndim > (3 if colour else 2) else 1
+        frames = stored.shape[0] if stored.ndim == (4 if colour else 3) else 1
         header.NumberOfFrames = frames
         per_frame = header.get("PerFrameFunctionalGroupsSequence")
         if per_frame is not None and len(per_frame) != frames:
@@ -147,6 +158,9 @@ def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: 
     )
     image_type = list(source.get("ImageType", [])) or ["DERIVED", "SECONDARY"]
     header.ImageType = ["DERIVED", "SECONDARY", *image_type[2:]]
+    for keyword in _STALE_KEYWORDS:
+        if keyword in header:
+            delattr(header, keyword)
     header.DerivationDescription = f"{derivation} (enhancekit {__version__})"[:1024]
     header.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     header.file_meta.MediaStorageSOPInstanceUID = header.SOPInstanceUID
@@ -154,10 +168,9 @@ def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: 
         header.file_meta.MediaStorageSOPClassUID = header.SOPClassUID
     # A conformant file (preamble, complete file meta), re-encoded if the source was big endian or implicit
     # VR: iterating converts every raw element, giving it the VR that explicit-VR writing needs.
+    # Warnings would be about the source's own deviations (e.g. a malformed UID), which are kept as they were.
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # the source's own deviations (e.g. a malformed UID), kept as they were
+        warnings.simplefilter("ignore")
         for _ in header.iterall():
             pass
         header.preamble = b"\x00" * 128
