@@ -26,6 +26,8 @@ from enhancekit.errors import EnhanceKitError
 # safetensors metadata keys under which `enhancekit train` records the model name and constructor arguments.
 WEIGHTS_MODEL_KEY = "enhancekit.model"
 WEIGHTS_ARGS_KEY = "enhancekit.args"
+# The key under which training checkpoints (.ckpt) carry the same card: {"model": name, "args": {...}}.
+CHECKPOINT_CARD_KEY = "enhancekit_model"
 
 TASKS = ("sr", "denoise", "lowlight", "enhance")
 
@@ -148,9 +150,12 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
 def weights_card(weights: str | Path) -> dict[str, Any]:
     """The card of a weights file: ``<weights>.json``, ``<weights>.model.json`` (as ``training_logs/`` keeps a
     run's files) or the ``model.json`` that ``enhancekit train`` writes beside ``model.safetensors``; else the
-    model name and arguments ``enhancekit train`` embeds in a safetensors file's metadata; else ``{}``.
+    model name and arguments ``enhancekit train`` embeds in a safetensors file's metadata or a checkpoint
+    (``.ckpt``); else ``{}``.
     An unreadable card counts as none (a damaged weights file fails later, when loaded)."""
     path = Path(weights)
+    if path.suffix == ".ckpt":
+        return _checkpoint_card(path)
     for card_path in (path.with_suffix(".json"), path.with_suffix(".model.json"), path.parent / "model.json"):
         if card_path.is_file():
             try:
@@ -170,6 +175,16 @@ def weights_card_args(name: str, weights: str | Path) -> dict[str, Any]:
     """
     card = weights_card(weights)
     return dict(card["args"]) if card.get("model") == name and isinstance(card.get("args"), dict) else {}
+
+
+def _checkpoint_card(path: Path) -> dict[str, Any]:
+    """The card ``enhancekit train`` stores in its checkpoints; ``{}`` for other or unreadable files."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a checkpoint, or a damaged one: load_weights names the problem
+        return {}
+    card = checkpoint.get(CHECKPOINT_CARD_KEY) if isinstance(checkpoint, dict) else None
+    return dict(card) if isinstance(card, dict) else {}
 
 
 def _embedded_card(path: Path) -> dict[str, Any]:

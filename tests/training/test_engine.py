@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
+from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
 
@@ -19,7 +21,7 @@ from enhancekit.losses import CompositeLoss
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.metrics import parse_metrics
 from enhancekit.training.config import load_config
-from enhancekit.training.runner import build_dataloaders, build_task, train
+from enhancekit.training.runner import _build_model, build_dataloaders, build_task, train
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
 
 GRAY = Path(__file__).parents[1] / "data" / "gray"
@@ -418,3 +420,62 @@ def test_malformed_recipes_and_mistyped_sections_are_user_errors(tmp_path):
         load_config(_recipe(tmp_path), ["optimzer.lr=0.5"])
     with pytest.raises(EnhanceKitError, match="loss term 'l1'"):
         build_task(load_config(_recipe(tmp_path), ["loss=[{name: l1, wieght: 1}]"]))
+
+
+def test_interrupted_runs_are_resumed_not_overwritten_and_checkpoints_rebuild_their_network(tmp_path):
+    recipe = _recipe(tmp_path)
+    out = train(load_config(recipe, ["trainer.max_epochs=1", "model.args.width=12", "scheduler.name=none"]))
+    # An interrupted run has checkpoints but no exported model.
+    (out / "model.safetensors").unlink()
+    before = (out / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(EnhanceKitError, match="interrupted run; continue it with --resume"):
+        train(load_config(recipe, ["trainer.max_epochs=1"]))
+    assert (out / "checkpoints" / "last.ckpt").read_bytes() == before
+    # The checkpoint names its network: width 12, not the registry's default.
+    model = create_model("dncnn", weights=out / "checkpoints" / "last.ckpt")
+    assert model.body[0].out_channels == 12
+    with pytest.raises(EnhanceKitError, match="does not fit this recipe's networks"):
+        train(load_config(recipe, ["trainer.max_epochs=2"]), resume=out / "checkpoints" / "last.ckpt")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.train.patchsize=32", "unknown key data.train.patchsize"),
+        ("data.val.degrad=awgn:25", "unknown key data.val.degrad"),
+        ("trainer.max_epoch=1", "unknown key trainer.max_epoch"),
+        ("trainer.max_time=5min", "bad trainer settings"),
+        ("optimizer.lr=-0.001", "learning rate must be a number >= 0"),
+        ("optimizer.lr=abc", "learning rate must be a number >= 0"),
+        ("optimizer.lrr=0.1", "optimizer adam: .*lrr"),
+        ("data.batch_size=0", "data.batch_size must be >= 1"),
+        ("data.train.patch_size=0", "patch_size must be at least 1"),
+        ("data.train.repeat=0", "repeat must be at least 1"),
+        ("data.train.input=" + str(GRAY), "not both"),
+        ("data.val.split=[0.9,0.91]", "keeps none of them"),
+        ("loss=[{name: mse, weight: -1}]", "must not be negative"),
+    ],
+)
+def test_recipe_mistakes_inside_sections_are_one_line_errors(tmp_path, override, message):
+    with pytest.raises(EnhanceKitError, match=message):
+        train(load_config(_recipe(tmp_path), ["trainer.max_epochs=1", override]))
+
+
+def test_a_shipped_model_name_fine_tunes_its_weights_and_pairs_must_match_in_size(tmp_path):
+
+    shipped = create_model("dncnn-gray")
+    tuned = _build_model(OmegaConf.create({"name": "dncnn-gray"}))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(shipped.state_dict().values(), tuned.state_dict().values(), strict=True)
+    )
+    scratch = _build_model(OmegaConf.create({"name": "dncnn", "args": {"depth": 17, "width": 64}}))
+    assert not torch.equal(next(iter(scratch.parameters())), next(iter(tuned.parameters())))
+    low, high = tmp_path / "low", tmp_path / "high"
+    low.mkdir(), high.mkdir()
+    image = np.asarray(Image.open(GRAY / "test_001.png"))
+    Image.fromarray(image).save(low / "a.png")
+    Image.fromarray(image[:, :160]).save(high / "a.png")
+    overrides = [f"data.train.input={low}", f"data.train.target={high}", "data.train.degrade=null"]
+    with pytest.raises(EnhanceKitError, match=r"a.png is 160x180 but its input .*a.png is 180x180"):
+        build_dataloaders(load_config(_recipe(tmp_path), overrides), create_model("dncnn", pretrained=False))

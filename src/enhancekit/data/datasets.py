@@ -90,6 +90,13 @@ def dihedral(image: np.ndarray, index: int) -> np.ndarray:
     return np.rot90(image, k=index & 3, axes=(0, 1))
 
 
+def _check_positive(name: str, *values: int) -> int:
+    """The (first) value; patch sizes and repeats below 1 are recipe errors, not something to round up."""
+    if any(int(value) < 1 for value in values):
+        raise EnhanceKitError(f"data.*.{name} must be at least 1, got {', '.join(map(str, values))}")
+    return int(values[0])
+
+
 def _checked_index(index: int, length: int) -> int:
     """``index`` as a position in ``range(length)``, negative indices counted from the end.
 
@@ -143,6 +150,7 @@ class PairedImageDataset(Dataset):
             patch_size = (patch_size,) * spatial_dims
         self.patch_size = None if patch_size is None else tuple(int(p) for p in patch_size)
         if self.patch_size is not None:
+            _check_positive("patch_size", *self.patch_size)
             if len(self.patch_size) != spatial_dims:
                 raise EnhanceKitError(f"patch_size {list(self.patch_size)} needs {spatial_dims} sides")
             # Checked here, in the main process: an error inside a DataLoader worker reaches the user as a
@@ -157,7 +165,7 @@ class PairedImageDataset(Dataset):
                     )
         self.scale = scale
         self.augment = augment
-        self.repeat = max(1, int(repeat))
+        self.repeat = _check_positive("repeat", repeat)
         self.fixed_noise = fixed_noise
         self.seed = seed
         self.input_bits = input_bits
@@ -215,6 +223,23 @@ def _mod_crop(target: np.ndarray, input_size: tuple[int, ...], scale: int) -> np
     return target
 
 
+def _check_pair_sizes(
+    pairs: Sequence[tuple[Path, Path]],
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    scale: int,
+) -> None:
+    """Every target must be its input's size times ``scale``: crops are cut at matching places."""
+    for (input_path, target_path), source, target in zip(pairs, inputs, targets, strict=True):
+        expected = (source.shape[0] * scale, source.shape[1] * scale)
+        if target.shape[:2] != expected:
+            raise EnhanceKitError(
+                f"{target_path} is {target.shape[1]}x{target.shape[0]} but its input {input_path} is "
+                f"{source.shape[1]}x{source.shape[0]} (x{scale} expected); crop the pair to one size, or "
+                "set data.*.match_size=true to crop it to the common size"
+            )
+
+
 def build_paired_dataset(
     *,
     target: str | Path,
@@ -244,6 +269,11 @@ def build_paired_dataset(
     ``match_size`` crops each (input, target) pair to their common size, for scale-1 pairs whose exports
     differ by a few pixels (some FiveK retouches).
     """
+    if input is not None and degrade:
+        raise EnhanceKitError(
+            f"data.*: inputs come from an input folder or are made with a degradation, not both (degrade: "
+            f"{degrade}); set degrade=null to train on your own pairs"
+        )
     volumes = spatial_dims == 3
     target_files = list_inputs([target], volumes=volumes)
     if input is not None:
@@ -254,6 +284,10 @@ def build_paired_dataset(
         order = np.random.default_rng(split_seed).permutation(len(pairs))
         start, stop = (round(f * len(pairs)) for f in split)
         pairs = [pairs[i] for i in sorted(order[start:stop])]
+        if not pairs:
+            raise EnhanceKitError(
+                f"data.*.split {list(split)} of the {len(order)} files in {target} keeps none of them"
+            )
     if volumes:
         if resize is not None:
             raise EnhanceKitError("resize applies to 2D images only")
@@ -274,6 +308,8 @@ def build_paired_dataset(
             targets = [t[:h, :w] for t, (h, w) in zip(targets, common, strict=True)]
         elif inputs is not None and scale != 1:
             targets = [_mod_crop(t, i.shape[:2], scale) for i, t in zip(inputs, targets, strict=True)]
+        if inputs is not None:
+            _check_pair_sizes(pairs, inputs, targets, scale)
     degradation = parse_degradation(degrade) if degrade else None
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
@@ -310,6 +346,7 @@ class UnpairedImageDataset(Dataset):
     ) -> None:
         if not lows or not highs:
             raise EnhanceKitError("unpaired training needs images in both the low and the high folder")
+        _check_positive("patch_size", patch_size)
         for image in [*lows, *highs]:
             if min(image.shape[:2]) < patch_size:
                 raise EnhanceKitError(
@@ -319,7 +356,7 @@ class UnpairedImageDataset(Dataset):
         self.lows, self.highs = list(lows), list(highs)
         self.patch_size = patch_size
         self.augment = augment
-        self.repeat = max(1, int(repeat))
+        self.repeat = _check_positive("repeat", repeat)
         self.low_degradation = low_degradation
         self.seed = seed
 

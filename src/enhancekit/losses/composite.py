@@ -68,7 +68,11 @@ class CompositeLoss(nn.Module):
             squash = spec.pop("squash", "none")
             if squash not in SQUASHES:
                 raise EnhanceKitError(f"unknown squash {squash!r}; available: {', '.join(SQUASHES)}")
-            self.weights.append(float(spec.pop("weight", 1.0)))
+            weight = float(spec.pop("weight", 1.0))
+            if not weight >= 0:
+                # A negative weight would train the model to make the term worse.
+                raise EnhanceKitError(f"loss term {name!r}: weight must not be negative, got {weight}")
+            self.weights.append(weight)
             self.squashes.append(squash)
             self.names.append(name)
             try:

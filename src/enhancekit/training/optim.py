@@ -18,9 +18,15 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], spec: Mapping[str, Any
     name = spec.pop("name", "adam")
     if name not in _OPTIMIZERS:
         raise EnhanceKitError(f"unknown optimizer {name!r}; available: {', '.join(_OPTIMIZERS)}")
+    lr = spec.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, int | float) or not lr >= 0):
+        raise EnhanceKitError(f"the learning rate must be a number >= 0, got {lr!r}")
     if "betas" in spec:
         spec["betas"] = tuple(spec["betas"])
-    return _OPTIMIZERS[name](params, **spec)
+    try:
+        return _OPTIMIZERS[name](params, **spec)
+    except (TypeError, ValueError) as exc:  # a mistyped argument or a value the optimiser rejects
+        raise EnhanceKitError(f"optimizer {name}: {exc}") from exc
 
 
 def build_scheduler(

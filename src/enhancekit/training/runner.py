@@ -12,11 +12,13 @@ CPU, NCCL on GPU), or a ``torchrun --nproc-per-node N`` launch, whose environmen
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from lightning.pytorch.callbacks import (
     RichProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
@@ -45,6 +48,7 @@ from enhancekit.losses.perceptual import PerceptualLoss
 from enhancekit.losses.ssim import StructureLoss
 from enhancekit.metrics import METRICS, parse_metrics
 from enhancekit.registry import (
+    CHECKPOINT_CARD_KEY,
     WEIGHTS_ARGS_KEY,
     WEIGHTS_MODEL_KEY,
     count_parameters,
@@ -125,9 +129,14 @@ def _model_args(spec: DictConfig) -> dict[str, Any]:
 
 def _build_model(spec: DictConfig, *, load_weights: bool = True) -> torch.nn.Module:
     """The network a model spec describes, with its initial weights unless ``load_weights`` is false (the
-    architecture still follows their card)."""
+    architecture still follows their card). A model named by a shipped name (``dncnn-gray``) without
+    ``weights`` starts from its shipped weights: naming it is asking to fine-tune it; the family's name
+    (``dncnn``) trains from scratch."""
     weights = spec.get("weights") if load_weights else None
-    return create_model(spec.name, pretrained=False, weights=weights, **_model_args(spec)).train()
+    shipped = load_weights and weights is None and get_model_entry(spec.name).weights is not None
+    if shipped:
+        rank_zero_info(f"{spec.name}: training starts from its shipped weights (fine-tuning)")
+    return create_model(spec.name, pretrained=shipped, weights=weights, **_model_args(spec)).train()
 
 
 def _loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int) -> DataLoader:
@@ -268,9 +277,16 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
         raise EnhanceKitError(
             f"data.train.patch_size {patch} must be a multiple of {size_multiple} for {config.model.name}"
         )
+    if int(data.batch_size) < 1 or int(data.num_workers) < 0:
+        raise EnhanceKitError(
+            f"data.batch_size must be >= 1 and data.num_workers >= 0, got {data.batch_size} and "
+            f"{data.num_workers}"
+        )
     if config.get("unpaired") is not None:
+        _check_keys(train_spec, build_unpaired_dataset, "data.train", set_here=("channels", "seed"))
         train_set = build_unpaired_dataset(channels=channels, seed=config.seed, **train_spec)
     else:
+        _check_keys(train_spec, build_paired_dataset, "data.train", set_here=_SET_FOR_PAIRED)
         train_set = build_paired_dataset(
             channels=channels, scale=scale, seed=config.seed, spatial_dims=spatial_dims, **train_spec
         )
@@ -283,6 +299,7 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
     if data.val is None:
         return train, None
     val_spec = OmegaConf.to_container(data.val, resolve=True)
+    _check_keys(val_spec, build_paired_dataset, "data.val", set_here=(*_SET_FOR_PAIRED, "fixed_noise"))
     val_set = build_paired_dataset(
         channels=channels,
         scale=scale,
@@ -292,6 +309,20 @@ def build_dataloaders(config: DictConfig, model: torch.nn.Module) -> tuple[DataL
         **val_spec,
     )
     return train, _loader(val_set, 1, shuffle=False, num_workers=0)
+
+
+# Dataset arguments the runner takes from the model and the recipe's seed, not from data.train / data.val.
+_SET_FOR_PAIRED = ("channels", "scale", "seed", "spatial_dims")
+
+
+def _check_keys(spec: dict[str, Any], builder: Any, section: str, *, set_here: Sequence[str]) -> None:
+    """A mistyped key in a recipe section is a one-line error naming it and the keys the section takes."""
+    accepted = set(inspect.signature(builder).parameters) - set(set_here)
+    unknown = sorted(set(spec) - accepted)
+    if unknown:
+        raise EnhanceKitError(
+            f"unknown key {section}.{unknown[0]}; {section} takes: {', '.join(sorted(accepted))}"
+        )
 
 
 def _trainer_kwargs(config: DictConfig, task: L.LightningModule) -> dict[str, Any]:
@@ -308,14 +339,46 @@ def _trainer_kwargs(config: DictConfig, task: L.LightningModule) -> dict[str, An
     return kwargs
 
 
-def _checkpoint_step(path: Path) -> int:
+def _read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise EnhanceKitError(f"checkpoint not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as error:  # torch raises several types for a file that is not a checkpoint
-        raise EnhanceKitError(f"cannot read checkpoint {path}: {error}") from None
-    return int(checkpoint.get("global_step", 0))
+    except Exception:  # torch raises several types, with misleading messages, for a file that is not one
+        raise EnhanceKitError(
+            f"cannot read checkpoint {path}: not a checkpoint of `enhancekit train`, or a damaged one"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise EnhanceKitError(f"cannot resume from {path}: it holds no training state (use it as --weights)")
+    return checkpoint
+
+
+def _check_resumable(task: L.LightningModule, checkpoint: dict[str, Any], path: Path) -> None:
+    """A checkpoint of other networks (another model or other widths) is one line, not a key dump."""
+    saved, own = checkpoint["state_dict"], task.state_dict()
+    differing = sorted(
+        key
+        for key in own.keys() | saved.keys()
+        if key not in own or key not in saved or tuple(own[key].shape) != tuple(saved[key].shape)
+    )
+    if differing:
+        raise EnhanceKitError(
+            f"checkpoint {path} does not fit this recipe's networks ({len(differing)} tensors differ, e.g. "
+            f"{differing[0]}); resume with the recipe and --set options of the run that wrote it"
+        )
+
+
+class ModelCardInCheckpoint(L.Callback):
+    """Checkpoints carry the model's name and arguments, so ``--weights best.ckpt`` rebuilds the network
+    they were trained in, as ``model.safetensors`` does."""
+
+    def __init__(self, card: dict[str, Any]) -> None:
+        self.card = card
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CHECKPOINT_CARD_KEY] = self.card
 
 
 def _keep_metrics_history(csv_logger: CSVLogger) -> None:
@@ -333,15 +396,28 @@ def _keep_metrics_history(csv_logger: CSVLogger) -> None:
 
 def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     """Run a recipe; returns the output folder. ``resume`` continues from a Lightning checkpoint."""
-    resume_step = 0 if resume is None else _checkpoint_step(Path(resume))
+    resumed = None if resume is None else _read_checkpoint(Path(resume))
+    resume_step = 0 if resumed is None else int(resumed.get("global_step", 0))
     # Offset by the step a run resumes at, so that it does not replay its first epochs' crops and noise.
     L.seed_everything(int(config.seed) + resume_step, workers=True, verbose=False)
     output_dir = Path(config.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EnhanceKitError(f"output_dir {output_dir} exists and is not a folder")
     if resume is None and (output_dir / "model.safetensors").exists():
         raise EnhanceKitError(
             f"{output_dir} already holds a finished run; set another output_dir (--set name=...) or --resume"
         )
+    interrupted = output_dir / "checkpoints" / "last.ckpt"
+    if resume is None and interrupted.exists():
+        # Starting over would overwrite its checkpoints, log and run record.
+        raise EnhanceKitError(
+            f"{output_dir} holds an interrupted run; continue it with --resume {interrupted}, or set another "
+            "output_dir (--set name=...)"
+        )
     task, task_name = build_task(config)
+    if resumed is not None:
+        _check_resumable(task, resumed, Path(resume))
+        del resumed  # Lightning reads the file again when it restores the whole state
     train_loader, val_loader = build_dataloaders(config, task.model)
     monitor = f"val/{config.val.monitor}"
     mode = "max" if METRICS[config.val.monitor].higher_is_better else "min"
@@ -358,6 +434,7 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         checkpoint,
         LatestCheckpoint(output_dir / "checkpoints"),
         RecipeScheduleOnResume(),
+        ModelCardInCheckpoint({"model": config.model.name, "args": _model_args(config.model)}),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if sys.stderr.isatty() and config.trainer.get("enable_progress_bar", True):
@@ -376,12 +453,15 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
         CSVLogger(output_dir, name="logs", version=""),
         TensorBoardLogger(output_dir, name="logs", version=""),
     ]
-    trainer = L.Trainer(
-        callbacks=callbacks,
-        logger=loggers,
-        default_root_dir=output_dir,
-        **_trainer_kwargs(config, task),
-    )
+    trainer_kwargs = _trainer_kwargs(config, task)
+    _check_keys(trainer_kwargs, L.Trainer, "trainer", set_here=("callbacks", "logger", "default_root_dir"))
+    try:
+        trainer = L.Trainer(
+            callbacks=callbacks, logger=loggers, default_root_dir=output_dir, **trainer_kwargs
+        )
+    except Exception as exc:  # Lightning rejects bad values with several types, some without a message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EnhanceKitError(f"bad trainer settings ({reason}): check the trainer.* values") from exc
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
         run_info = {
