@@ -104,6 +104,8 @@ def test_recipe_trains_and_exports(tmp_path):
     # The exported weights are the best epoch's, and load through the registry.
     best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
     exported = load_file(str(out / "model.safetensors"))
+    # Readable like the run's other files (safetensors' own writer made it owner-only).
+    assert (out / "model.safetensors").stat().st_mode & 0o077 == (out / "model.json").stat().st_mode & 0o077
     for key, value in exported.items():
         torch.testing.assert_close(value, best[f"model.{key}"])
     create_model("dncnn", depth=3, width=32, weights=out / "model.safetensors")
@@ -118,6 +120,8 @@ def test_ema_weights_are_validated_and_exported(tmp_path):
     out = train(load_config(recipe, ["trainer.max_epochs=2"]))
     last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     exported = load_file(str(out / "model.safetensors"))
+    # Readable like the run's other files (safetensors' own writer made it owner-only).
+    assert (out / "model.safetensors").stat().st_mode & 0o077 == (out / "model.json").stat().st_mode & 0o077
     # The checkpoint's state_dict is the average (what validation scored), the raw weights are kept apart for
     # resuming, and the exported model is the average.
     assert "current_model_state" in last

@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from torch.utils.data import DataLoader
 
 import enhancekit
@@ -507,7 +507,9 @@ def _export(
     # the network it was trained as (ADL's residual and sigmoid heads have identical tensors).
     args = _model_args(config.model)
     metadata = {WEIGHTS_MODEL_KEY: config.model.name, WEIGHTS_ARGS_KEY: json.dumps(args)}
-    save_file(state, str(output_dir / "model.safetensors"), metadata=metadata)
+    # Atomic, and with the folder's usual permissions (safetensors' own writer makes the file owner-only).
+    with atomic_output(output_dir / "model.safetensors") as handle:
+        handle.write(safetensors_bytes(state, metadata=metadata))
     scores = {
         k.removeprefix("val/"): float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")
     }
