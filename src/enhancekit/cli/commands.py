@@ -160,9 +160,9 @@ def enhance(
     scale: ScaleOpt = None,
     backend: BackendOpt = "torch",
 ) -> None:
-    """Enhance images (results keep each input's name, bit depth, mode and alpha) or volumes (NIfTI, TIFF
-    stacks, .npy/.npz: slice by slice with 2D models, in 3D windows with 3D models; dtype, affine and header
-    kept)."""
+    """Enhance images (results keep each input's name, bit depth, mode and alpha; a DICOM result is a derived
+    DICOM with its source's header) or volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz: slice by
+    slice with 2D models, in 3D windows with 3D models; dtype, affine and header kept)."""
     _, net = build_model(model, weights=weights, scale=scale)
     # 2D models take image folders, and volume folders slice by slice.
     files = [f for path in inputs for f in list_inputs([path], volumes=is_3d(net) or holds_volumes(path))]
