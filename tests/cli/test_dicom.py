@@ -60,7 +60,8 @@ def test_stack_of_a_multi_frame_dicom_is_a_single_frame_dicom(tmp_path, make_dic
     assert result.exit_code == 0, result.output
     written = _read(out)
     assert written.PhotometricInterpretation == "MONOCHROME1" and int(written.get("NumberOfFrames", 1)) == 1
-    np.testing.assert_array_equal(written.pixel_array, frames.mean(axis=0).round())
+    # The nearest stored value to the mean (a tie may round either way).
+    assert np.abs(written.pixel_array - frames.mean(axis=0)).max() <= 0.5 + 1e-3
 
 
 def test_eval_saves_derived_dicoms_and_a_png_stack_cannot_become_dicom(tmp_path, make_dicom):
@@ -98,4 +99,4 @@ def test_stack_of_a_colour_multi_frame_dicom_is_one_rgb_frame(tmp_path):
     frames = _read(source).pixel_array.astype(np.float64)
     written = _read(out)
     assert written.PhotometricInterpretation == "RGB" and int(written.NumberOfFrames) == 1
-    np.testing.assert_array_equal(written.pixel_array, np.round(frames.mean(axis=0)))
+    assert np.abs(written.pixel_array - frames.mean(axis=0)).max() <= 0.5 + 1e-3

@@ -129,3 +129,79 @@ def test_header_values_that_describe_the_old_pixels_are_dropped(tmp_path):
     written = _pydicom(tmp_path / "out" / "mr.dcm")
     assert "LargestImagePixelValue" not in written and "SmallestImagePixelValue" not in written
     assert written.WindowCenter == dataset.WindowCenter  # the display window still applies
+
+
+def test_outputs_stay_in_the_declared_range_even_for_32_bit_and_overshooting_frames(tmp_path, make_dicom):
+    frames = np.stack([_panoramic_12bit()] * 3)
+    volume = read_volume(make_dicom(tmp_path / "frames.dcm", frames))
+    write_volume(tmp_path / "out" / "frames.dcm", volume.from_normalized(volume.normalized() * 1.5))
+    written = _pydicom(tmp_path / "out" / "frames.dcm").pixel_array
+    # The nearest stored value (a tie may round either way), and no wrap past 12 bits for the overshoot.
+    assert np.abs(written - np.minimum(frames * 1.5, 4095)).max() <= 0.5 + 1e-3
+    dose = read_volume(DICOM / "rtdose.dcm")  # uint32: 1.0 maps to 2**32 - 1, beyond float32's precision
+    write_volume(tmp_path / "out" / "rtdose.dcm", dose.from_normalized(np.ones_like(dose.voxels)))
+    assert int(_pydicom(tmp_path / "out" / "rtdose.dcm").pixel_array.min()) == 2**32 - 1
+
+
+def test_uids_differ_for_different_outputs_and_series_follow_the_command(tmp_path):
+    image = read_image(DICOM / "MR_small.dcm")
+    for name, scale, derivation in (("a", 0.5, "cmd 1"), ("b", 0.6, "cmd 1"), ("c", 0.5, "cmd 2")):
+        write_image(
+            tmp_path / name / "mr.dcm",
+            image.pixels * scale,
+            metadata={**image.metadata, "derivation": derivation},
+        )
+    a, b, c = (_pydicom(tmp_path / name / "mr.dcm") for name in "abc")
+    assert len({a.SOPInstanceUID, b.SOPInstanceUID, c.SOPInstanceUID}) == 3
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID != c.SeriesInstanceUID
+    assert a.file_meta.ImplementationVersionName.startswith("ENHANCEKIT")
+
+
+def test_enhanced_multi_frame_spacing_and_functional_groups_follow_the_output(tmp_path, make_dicom):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    path = make_dicom(tmp_path / "enhanced.dcm", np.stack([_panoramic_12bit()] * 2))
+    dataset = _pydicom(path)
+    measures = Dataset()
+    measures.PixelSpacing = [0.5, 0.5]
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    dataset.SharedFunctionalGroupsSequence = Sequence([shared])
+    dataset.PerFrameFunctionalGroupsSequence = Sequence([Dataset(), Dataset()])
+    dataset.save_as(path)
+    volume = read_volume(path)
+    doubled = np.repeat(np.repeat(volume.normalized(), 2, axis=1), 2, axis=2)
+    write_volume(tmp_path / "out" / "x2.dcm", volume.from_normalized(doubled))
+    written = _pydicom(tmp_path / "out" / "x2.dcm")
+    assert [
+        float(v) for v in written.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    ] == [
+        0.25,
+        0.25,
+    ]
+    write_image(tmp_path / "out" / "mean.dcm", volume.normalized().mean(axis=0), metadata=volume.metadata)
+    mean = _pydicom(tmp_path / "out" / "mean.dcm")
+    assert int(mean.NumberOfFrames) == 1 and len(mean.PerFrameFunctionalGroupsSequence) == 1
+
+
+def test_unusual_sources_read_or_fail_in_one_line(tmp_path):
+    from PIL import Image
+
+    bare = _pydicom(DICOM / "MR_small.dcm")
+    del bare.file_meta  # a raw dataset: no preamble, no file meta, so no transfer syntax
+    bare.save_as(tmp_path / "bare.dcm", implicit_vr=True, little_endian=True)
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "bare.dcm").pixels, read_image(DICOM / "MR_small.dcm").pixels
+    )
+    no_class = _pydicom(DICOM / "MR_small.dcm")
+    del no_class.SOPClassUID
+    no_class.save_as(tmp_path / "no_class.dcm")
+    image = read_image(tmp_path / "no_class.dcm")
+    write_image(tmp_path / "out" / "no_class.dcm", image.pixels, metadata=image.metadata)
+    assert _pydicom(tmp_path / "out" / "no_class.dcm").SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    Image.open(GRAY).save(tmp_path / "photo.dcm", format="PNG")
+    with pytest.raises(EnhanceKitError, match="photo.dcm: not a DICOM file"):
+        read_image(tmp_path / "photo.dcm")
+    with pytest.raises(EnhanceKitError, match="1-bit data"):
+        read_image(DICOM / "liver_1frame.dcm")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from enhancekit.cli.common import (
     build_model,
+    derivation,
     guard_output_dir,
     has_free_scale,
     scale_between_folders,
@@ -168,20 +169,15 @@ def enhance(
     files = [f for path in inputs for f in list_inputs([path], volumes=is_3d(net) or holds_volumes(path))]
     guard_output_dir(output_dir, files)
     factor = int(getattr(net, "scale", 1))
+    resolved = weights.resolve() if weights else None
+    made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta)
     failures = []
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
-            failure = _enhance_file(
-                enhancer,
-                path,
-                output_dir,
-                factor,
-                tile_progress(progress),
-                f"enhancekit enhance --model {model}",
-            )
+            failure = _enhance_file(enhancer, path, output_dir, factor, tile_progress(progress), made_by)
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
@@ -331,6 +327,9 @@ def evaluate(
         "tta": tta,
     }
     report = Report(model=model, metric_names=[m.name for m in measured], settings=settings)
+    made_by = derivation(
+        "eval", model, weights=settings["weights"], degrade=settings["degrade"], scale=model_scale, tta=tta
+    )
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
@@ -341,7 +340,7 @@ def evaluate(
             scores = measure(output, reference, measured, color=color, crop=crop)
             report.images.append({"name": name, **scores})
             if save is not None:
-                metadata = {**source.metadata, "derivation": f"enhancekit eval --model {model}"}
+                metadata = {**source.metadata, "derivation": made_by}
                 write_image(save / name, output, bit_depth=source.bit_depth, metadata=metadata)
     _finish(report, f"{model} on {target}", json_path)
 

@@ -86,3 +86,14 @@ def guard_output_dir(output_dir: Path, inputs: Sequence[Path]) -> None:
         raise EnhanceKitError(f"several inputs are named {duplicates[0]}; their outputs would collide")
     if out.exists() and not out.is_dir():
         raise EnhanceKitError(f"output path {output_dir} exists and is not a folder")
+
+
+def derivation(command: str, model: str, **options: object) -> str:
+    """How outputs were made, for formats that record it (a DICOM's Derivation Description, and its new UIDs):
+    the command and every option that changes the result."""
+    parts = [f"enhancekit {command} --model {model}"]
+    for name, value in options.items():
+        if value is not None and value is not False:
+            flag = "--" + name.replace("_", "-")
+            parts.append(flag if value is True else f"{flag} {value}")
+    return " ".join(parts)

@@ -10,7 +10,6 @@ import numpy as np
 import typer
 
 from enhancekit.cli.ui import console
-from enhancekit.data.dicom import declared_range
 from enhancekit.data.io import is_volume_file, list_inputs, read_image, read_volume, write_image
 from enhancekit.data.stack import stack_reference
 from enhancekit.errors import EnhanceKitError
@@ -19,18 +18,16 @@ from enhancekit.inference.volumes import slice_axis
 
 def _volume_frames(path: Path) -> tuple[np.ndarray, int, dict[str, Any]]:
     """Frames of a multi-page stack in [0, 1], frame index first, the bit depth to write and the metadata a
-    derived output keeps (a DICOM header): integer data keep their scale (DICOM: the range its header
-    declares, as for its single frames). NIfTI keeps its frames (time or repeats of one slice) on the third
-    axis."""
+    derived output keeps (a DICOM header): integer data keep their scale. NIfTI keeps its frames (time or
+    repeats of one slice) on the third axis."""
     volume = read_volume(path)
     if volume.voxels.ndim != 3 and not volume.colour_samples:
         raise EnhanceKitError(
             f"{path} has shape {volume.voxels.shape}: a stack must hold frames of one 2D image (3 axes)"
         )
     metadata = {"dicom": volume.metadata["dicom"]} if "dicom" in volume.metadata else {}
-    if metadata:
-        low, high = declared_range(metadata["dicom"])
-        pixels, bit_depth = (volume.voxels - low) / (high - low), 8 * min(volume.dtype.itemsize, 2)
+    if metadata:  # mapped by its header's declared range, as its frames are on their own
+        pixels, bit_depth = volume.normalized(), 8 * min(volume.dtype.itemsize, 2)
     elif volume.dtype in (np.uint8, np.uint16):
         pixels, bit_depth = volume.voxels / np.iinfo(volume.dtype).max, 8 * volume.dtype.itemsize
     else:

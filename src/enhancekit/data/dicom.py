@@ -3,30 +3,39 @@ write a derived DICOM that keeps the patient, study and acquisition header of it
 
 How stored values meet the toolkit's [0, 1] convention:
 
-* A single-frame file is an image. Its values are mapped by the range its header declares, as 8- and 16-bit
-  PNGs are by their type's range: ``0 .. 2**BitsStored - 1`` for unsigned data (a 12-bit X-ray fills [0, 1]),
+* Values are mapped by the range the header declares, as 8- and 16-bit PNGs are by their type's range:
+  ``0 .. 2**BitsStored - 1`` for unsigned data (a 12-bit X-ray fills [0, 1]),
   ``-2**(BitsStored - 1) .. 2**(BitsStored - 1) - 1`` for signed data. Paired files of one device therefore
-  share one scale, which ``eval`` needs.
-* A multi-frame file is a volume, mapped by its data range like NIfTI volumes (see :class:`VolumeData`).
+  share one scale, which ``eval`` needs, and a slice maps alike alone or in a multi-frame file.
+* A single-frame file is an image, a multi-frame file a volume (frames first).
 * MONOCHROME1 (white = low values, common for X-rays) is mapped with a reversed range, so models always see
   white as 1; written back, the values are reversed again.
 * The values are the stored ones: Rescale Slope / Intercept stay in the header and keep their meaning.
+  Outputs are clipped to the declared range (a viewer would wrap values beyond Bits Stored). 32-bit data
+  pass through float32, i.e. with 24 bits of precision.
 
-A derived file gets new SOP Instance and Series Instance UIDs (derived from the source's UIDs and the
-processing, so that all slices of one series processed by one command share their new series), the image type
-DERIVED / SECONDARY, a Derivation Description, scaled pixel spacings when the size changed, and uncompressed
+A derived file gets a new Series Instance UID (derived from the source's and the processing, so that all
+slices of one series processed by one command share their new series) and a new SOP Instance UID (derived
+from the source's, the processing and the new pixels), the image type DERIVED / SECONDARY, a Derivation
+Description, scaled pixel spacings (also inside functional groups) when the size changed, and uncompressed
 Explicit VR Little Endian pixel data.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
 from typing import IO, Any
 
 import numpy as np
 
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
+
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+# First two bytes of a DICOM file without the 128-byte preamble: group 0x0002 (file meta) or 0x0008
+# (identifying), little or big endian.
+_UNPREAMBLED_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 
 # Header elements in (row, column) pixel units that follow the image when its size changes.
 _SPACING_KEYWORDS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
@@ -50,6 +59,8 @@ def read_dicom(path: Any) -> tuple[np.ndarray, Any]:
     order, and the header without its pixel data. YBR colour data are converted to RGB."""
     import pydicom
 
+    if not _looks_like_dicom(path):
+        raise DicomError("not a DICOM file")
     try:
         # pydicom warns about deviations it repairs while reading (e.g. a VR that differs from the transfer
         # syntax's); they are the writer's, not the user's, to act on.
@@ -61,11 +72,14 @@ def read_dicom(path: Any) -> tuple[np.ndarray, Any]:
             photometric = str(dataset.get("PhotometricInterpretation", ""))
             if photometric.startswith("PALETTE"):
                 raise DicomError("palette-colour DICOM is not supported")
+            if int(dataset.get("BitsAllocated", 0) or 0) == 1:
+                raise DicomError("it holds 1-bit data (a segmentation or overlay), not an image to enhance")
+            _set_missing_transfer_syntax(dataset)
             pixels = dataset.pixel_array
     except DicomError:
         raise
     except Exception as exc:  # pydicom raises many types for damaged, truncated or undecodable files
-        raise DicomError(_first_line(exc)) from exc
+        raise DicomError(_message(exc)) from exc
     pixels = pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
     if pixels.dtype.kind not in "iu":
         raise DicomError(f"unsupported pixel type {pixels.dtype}")
@@ -79,34 +93,53 @@ def frame_count(path: Any) -> int:
     """The number of frames in a DICOM file, read from its header only."""
     import pydicom
 
+    if not _looks_like_dicom(path):
+        raise DicomError("not a DICOM file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         return int(header.get("NumberOfFrames", 1) or 1)
     except Exception as exc:  # a damaged header
-        raise DicomError(_first_line(exc)) from exc
+        raise DicomError(_message(exc)) from exc
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+def _looks_like_dicom(path: Any) -> bool:
+    """ "DICM" after the preamble, or a first element of group 0x0002 / 0x0008 (files without preamble)."""
+    with open(path, "rb") as handle:
+        start = handle.read(132)
+    return start[128:132] == b"DICM" or start[:2] in _UNPREAMBLED_STARTS
+
+
+def _set_missing_transfer_syntax(dataset: Any) -> None:
+    """A file without file meta says nothing of its encoding, which pydicom then detected while reading."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    dataset.file_meta = meta if meta is not None else FileMetaDataset()
+    implicit, little = dataset.original_encoding
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    dataset.file_meta.TransferSyntaxUID = syntax
+
+
+def _message(exc: BaseException) -> str:
+    """pydicom's message on one line: its later lines say which decoder plugins to install."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = text or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def declared_range(header: Any) -> tuple[float, float]:
-    """The stored values mapped to 0 and 1 for a single-frame image: the range of Bits Stored (reversed for
-    MONOCHROME1)."""
+    """The stored values mapped to 0 and 1: the range of Bits Stored (reversed for MONOCHROME1)."""
     bits = int(header.get("BitsStored") or header.get("BitsAllocated") or 16)
     if int(header.get("PixelRepresentation", 0)) == 1:
         low, high = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
     else:
         low, high = 0.0, 2.0**bits - 1
-    return (high, low) if is_inverted(header) else (low, high)
-
-
-def is_inverted(header: Any) -> bool:
-    """Whether low stored values are displayed white (MONOCHROME1)."""
-    return str(header.get("PhotometricInterpretation", "")) == "MONOCHROME1"
+    return (high, low) if str(header.get("PhotometricInterpretation", "")) == "MONOCHROME1" else (low, high)
 
 
 def storage_dtype(header: Any) -> np.dtype:
@@ -117,21 +150,32 @@ def storage_dtype(header: Any) -> np.dtype:
     return np.dtype(f"{'i' if signed else 'u'}{size}")
 
 
-def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: str) -> None:
-    """Write ``stored`` (integer samples in the source's storage type; frames first, samples last) as a DICOM
-    derived from the header ``source``; ``derivation`` says what was done, e.g. "enhancekit adl-gray"."""
+def write_dicom(handle: IO[bytes], values: np.ndarray, source: Any, derivation: str) -> None:
+    """Write ``values`` (stored units, any numeric dtype; frames first, samples last) as a DICOM derived from
+    the header ``source``: clipped to its declared range and cast to its storage type. ``derivation`` says
+    what was done, e.g. "enhancekit enhance --model adl-gray"."""
+    try:
+        _write(handle, values, source, derivation)
+    except (OSError, DicomError):
+        raise
+    except Exception as exc:  # pydicom refusing the header (e.g. a required element it cannot derive)
+        raise DicomError(_message(exc)) from exc
+
+
+def _write(handle: IO[bytes], values: np.ndarray, source: Any, derivation: str) -> None:
     from pydicom import dcmwrite
     from pydicom.dataset import FileMetaDataset, validate_file_meta
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
     from enhancekit import __version__
 
+    low, high = sorted(declared_range(source))
+    stored = np.rint(np.clip(np.asarray(values, dtype=np.float64), low, high)).astype(storage_dtype(source))
     header = copy.deepcopy(source)
     header.file_meta = FileMetaDataset(copy.deepcopy(getattr(source, "file_meta", FileMetaDataset())))
-    multi_frame = "NumberOfFrames" in source
     colour = int(source.get("SamplesPerPixel", 1)) == 3
     rows, columns = stored.shape[-3:-1] if colour else stored.shape[-2:]
-    _scale_spacings(header, int(source.get("Rows", rows)), rows)
+    _scale_spacings(header, int(source.get("Rows", rows)) / rows)
     header.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
     header["PixelData"].VR = "OB" if stored.dtype.itemsize == 1 else "OW"
     header.Rows, header.Columns = rows, columns
@@ -144,45 +188,59 @@ def write_dicom(handle: IO[bytes], stored: np.ndarray, source: Any, derivation: 
             header.PhotometricInterpretation = "MONOCHROME2"
         if "PlanarConfiguration" in header:
             del header.PlanarConfiguration
-    if multi_frame:
-        frames = stored.shape[0] if stored.ndim == (4 if colour else 3) else 1
-        header.NumberOfFrames = frames
-        per_frame = header.get("PerFrameFunctionalGroupsSequence")
-        if per_frame is not None and len(per_frame) != frames:
-            # It describes frames that no longer exist (e.g. the mean of a stack of repeated exposures).
-            del header.PerFrameFunctionalGroupsSequence
-    entropy = [str(source.get("SOPInstanceUID", "")), derivation]
-    header.SOPInstanceUID = generate_uid(entropy_srcs=entropy)
+    if "NumberOfFrames" in source:
+        _set_frames(header, stored.shape[0] if stored.ndim == (4 if colour else 3) else 1)
+    digest = hashlib.sha256(header.PixelData).hexdigest()
+    header.SOPInstanceUID = generate_uid(
+        entropy_srcs=[str(source.get("SOPInstanceUID", "")), derivation, digest]
+    )
     header.SeriesInstanceUID = generate_uid(
         entropy_srcs=[str(source.get("SeriesInstanceUID", "")), derivation]
     )
+    if "SOPClassUID" not in header:
+        header.SOPClassUID = _SECONDARY_CAPTURE
     image_type = list(source.get("ImageType", [])) or ["DERIVED", "SECONDARY"]
     header.ImageType = ["DERIVED", "SECONDARY", *image_type[2:]]
     for keyword in _STALE_KEYWORDS:
         if keyword in header:
             delattr(header, keyword)
     header.DerivationDescription = f"{derivation} (enhancekit {__version__})"[:1024]
-    header.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    header.file_meta.MediaStorageSOPInstanceUID = header.SOPInstanceUID
-    if "SOPClassUID" in header:
-        header.file_meta.MediaStorageSOPClassUID = header.SOPClassUID
-    # A conformant file (preamble, complete file meta), re-encoded if the source was big endian or implicit
-    # VR: iterating converts every raw element, giving it the VR that explicit-VR writing needs.
+    meta = header.file_meta
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPInstanceUID = header.SOPInstanceUID
+    meta.MediaStorageSOPClassUID = header.SOPClassUID
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = f"ENHANCEKIT_{__version__}"[:16]
     # Warnings would be about the source's own deviations (e.g. a malformed UID), which are kept as they were.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # Iterating converts every raw element, giving it the VR that explicit-VR writing needs; the file is
+        # re-encoded if the source was big endian or implicit VR.
         for _ in header.iterall():
             pass
         header.preamble = b"\x00" * 128
-        validate_file_meta(header.file_meta, enforce_standard=True)
+        validate_file_meta(meta, enforce_standard=True)
         dcmwrite(handle, header, implicit_vr=False, little_endian=True, force_encoding=True)
 
 
-def _scale_spacings(header: Any, old_rows: int, new_rows: int) -> None:
-    """Pixel spacings shrink as the image grows (super-resolution), so the image keeps its physical size."""
-    if old_rows == new_rows or old_rows <= 0:
+def _set_frames(header: Any, frames: int) -> None:
+    header.NumberOfFrames = frames
+    per_frame = header.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is None or len(per_frame) == frames:
         return
-    factor = old_rows / new_rows
-    for keyword in _SPACING_KEYWORDS:
-        if header.get(keyword):
-            header[keyword].value = [f"{float(value) * factor:.10g}"[:16] for value in header.get(keyword)]
+    if frames < len(per_frame):
+        # E.g. the mean of a stack of repeated exposures: it keeps the first frame's description, which
+        # enhanced multi-frame files require one of per frame.
+        header.PerFrameFunctionalGroupsSequence = per_frame[:frames]
+    else:
+        del header.PerFrameFunctionalGroupsSequence
+
+
+def _scale_spacings(header: Any, factor: float) -> None:
+    """Pixel spacings, at the top level and inside functional groups, shrink as the image grows
+    (super-resolution), so the image keeps its physical size."""
+    if factor == 1:
+        return
+    for element in header.iterall():
+        if element.keyword in _SPACING_KEYWORDS and element.value:
+            element.value = [f"{float(value) * factor:.10g}"[:16] for value in element.value]

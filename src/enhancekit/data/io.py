@@ -41,7 +41,6 @@ from enhancekit.data.dicom import (
     DicomError,
     declared_range,
     frame_count,
-    is_inverted,
     read_dicom,
     storage_dtype,
     write_dicom,
@@ -378,9 +377,8 @@ def read_volume(path: str | Path) -> VolumeData:
     if dtype.kind not in "biuf":
         raise EnhanceKitError(f"cannot read volume {path}: unsupported sample type {dtype}")
     voxels = data.astype(np.float32)
-    value_range = _value_range(voxels)
-    if "dicom" in metadata and is_inverted(metadata["dicom"]):
-        value_range = value_range[::-1]  # MONOCHROME1: models see white as 1
+    # DICOM frames map as its single frames do (and MONOCHROME1 reversed, so models see white as 1).
+    value_range = declared_range(metadata["dicom"]) if "dicom" in metadata else _value_range(voxels)
     return VolumeData(voxels, dtype, value_range, affine, header, metadata)
 
 
@@ -416,8 +414,10 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
     if extension in DICOM_EXTENSIONS and "dicom" not in metadata:
         raise EnhanceKitError(f"cannot write volume {path}: {_DICOM_NEEDS_SOURCE}")
     scaled = extension in _NIFTI_EXTENSIONS and header is not None and _has_scaling(header)
-    # A scaled integer NIfTI needs nibabel to choose the new scaling from float data; all else is cast here.
-    data = np.asarray(volume) if like is None or scaled else _restore_dtype(volume, like.dtype)
+    # A scaled integer NIfTI needs nibabel to choose the new scaling from float data, and DICOM clips to the
+    # range its header declares; all else is cast here.
+    keep = like is None or scaled or extension in DICOM_EXTENSIONS
+    data = np.asarray(volume) if keep else _restore_dtype(volume, like.dtype)
     try:
         with atomic_output(path) as handle:
             if extension in _NIFTI_EXTENSIONS:
@@ -441,7 +441,7 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
                 np.save(handle, data)
             else:
                 np.savez_compressed(handle, **{metadata.get("npz_key", "arr_0"): data})
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # DicomError is a ValueError
         raise EnhanceKitError(f"cannot write volume {path}: {_reason(exc)}") from exc
 
 
@@ -764,13 +764,11 @@ def _write_dicom_image(
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     low, high = declared_range(source)
-    stored = np.rint(np.clip(pixels, 0.0, 1.0) * np.float32(high - low) + np.float32(low))
+    values = np.clip(pixels, 0.0, 1.0).astype(np.float64) * (high - low) + low
     try:
         with atomic_output(path) as handle:
-            write_dicom(
-                handle, stored.astype(storage_dtype(source)), source, metadata.get("derivation", "processed")
-            )
-    except OSError as exc:
+            write_dicom(handle, values, source, metadata.get("derivation", "processed"))
+    except (OSError, DicomError) as exc:
         raise EnhanceKitError(f"cannot write image {path}: {_reason(exc)}") from exc
 
 
