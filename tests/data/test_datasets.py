@@ -90,3 +90,13 @@ def test_input_bits_clips_and_rounds_made_inputs_like_a_saved_noisy_image():
         PairedImageDataset([clean], input_bits=12, **kwargs)
     with pytest.raises(EnhanceKitError, match="not to input folders"):
         PairedImageDataset([clean], [clean], input_bits=8)
+
+
+def test_a_patch_larger_than_an_image_names_the_file():
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "gray"
+    with pytest.raises(
+        EnhanceKitError, match=r"test_00\d.png: an image of size 180x180 is smaller than the patch"
+    ):
+        build_paired_dataset(target=folder, degrade="awgn:25", patch_size=200)

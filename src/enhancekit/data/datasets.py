@@ -118,6 +118,7 @@ class PairedImageDataset(Dataset):
     ``input_bits`` (8 or 16) stores each made input as an image file of that depth would: clipped to [0, 1]
     and rounded. Real noisy 8-bit images are clipped, and so are the inputs ``enhancekit eval --degrade``
     makes; a denoiser trained on unclipped noise misreads dark and bright regions of such images.
+    ``names`` (one per target) name the files in error messages.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class PairedImageDataset(Dataset):
         fixed_noise: bool = False,
         seed: int = 0,
         input_bits: int | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         if (inputs is None) == (degradation is None):
             raise ValueError("give either inputs or a degradation")
@@ -156,12 +158,13 @@ class PairedImageDataset(Dataset):
             # Checked here, in the main process: an error inside a DataLoader worker reaches the user as a
             # re-raised traceback instead of one line.
             sides = tuple(p * scale for p in self.patch_size)
-            for target in self.targets:
+            for index, target in enumerate(self.targets):
                 if any(n < side for n, side in zip(target.shape, sides, strict=False)):
                     size = "x".join(str(n) for n in target.shape[:spatial_dims])
+                    where = f"{names[index]}: " if names is not None else ""
                     raise EnhanceKitError(
-                        f"an image of size {size} is smaller than the patch size {'x'.join(map(str, sides))} "
-                        f"(patch_size x scale {scale}); lower data.*.patch_size"
+                        f"{where}an image of size {size} is smaller than the patch size "
+                        f"{'x'.join(map(str, sides))} (patch_size x scale {scale}); lower data.*.patch_size"
                     )
         self.scale = scale
         self.augment = augment
@@ -324,6 +327,7 @@ def build_paired_dataset(
         fixed_noise=fixed_noise,
         seed=seed,
         input_bits=input_bits,
+        names=None if volumes else [str(t) for _, t in pairs],
     )
 
 
