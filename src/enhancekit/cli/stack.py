@@ -57,19 +57,21 @@ def stack(
     else:
         if len(sources) < 2:
             raise EnhanceKitError("a stack needs at least two frames")
-        count, bit_depths, frame_metadata = len(sources), [], []
+        count, bit_depths, first_metadata = len(sources), [], []
 
         def frames_read() -> Iterator[np.ndarray]:
             # Lazily: the mean then holds one frame at a time, whatever the stack's length.
             for path in sources:
                 image = read_image(path)
                 bit_depths.append(image.bit_depth)
-                frame_metadata.append(image.metadata)
+                if not first_metadata:
+                    first_metadata.append(image.metadata)
                 yield image.pixels
 
         reference = stack_reference(frames_read(), method)
-        # One 16-bit frame makes a 16-bit reference: its precision is not rounded away.
-        bit_depth, metadata = max(bit_depths), frame_metadata[0]
+        # One 16-bit frame makes a 16-bit reference: its precision is not rounded away. The output carries
+        # the first frame's metadata (its DICOM header, dpi, colour profile).
+        bit_depth, metadata = max(bit_depths), first_metadata[0]
     metadata = {**metadata, "derivation": f"enhancekit stack --method {method} of {count} frames"}
     write_image(output, reference, bit_depth=bit_depth, metadata=metadata)
     console.print(f"{method} of {count} frames written to {output} ({bit_depth}-bit)")
