@@ -18,6 +18,7 @@ import numpy as np
 from enhancekit.data.degradations import Degradation, crop_to_multiple
 from enhancekit.data.io import (
     ImageData,
+    NoInputsFound,
     VolumeData,
     from_float,
     is_volume_file,
@@ -145,12 +146,13 @@ def holds_volumes(path: Path) -> bool:
     """Whether ``path`` is a volume file, or a folder with volumes and no 2D images."""
     if path.is_file():
         return is_volume_file(path)
+    # Only an empty listing decides; an unreadable file in the folder is the user's error to see.
     try:
         list_inputs([path])
-    except EnhanceKitError:
+    except NoInputsFound:
         try:
             list_inputs([path], volumes=True)
-        except EnhanceKitError:
+        except NoInputsFound:
             raise EnhanceKitError(f"no image or volume files found in {path}") from None
         return True
     return False

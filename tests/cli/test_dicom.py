@@ -100,3 +100,13 @@ def test_stack_of_a_colour_multi_frame_dicom_is_one_rgb_frame(tmp_path):
     written = _read(out)
     assert written.PhotometricInterpretation == "RGB" and int(written.NumberOfFrames) == 1
     assert np.abs(written.pixel_array - frames.mean(axis=0)).max() <= 0.5 + 1e-3
+
+
+def test_an_unreadable_file_in_a_folder_is_named_not_reported_as_an_empty_folder(tmp_path, make_dicom):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_dicom(folder / "good.dcm", _clean_12bit())
+    (folder / "broken.dcm").write_bytes(b"not a dicom file at all" * 10)
+    result = CliRunner().invoke(app, ["enhance", str(folder), "-o", str(tmp_path / "out"), "-m", "wavelet"])
+    assert result.exit_code == 1
+    assert "broken.dcm: not a DICOM file" in result.output and "no image or volume files" not in result.output

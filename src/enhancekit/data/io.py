@@ -51,6 +51,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VOLUME_EXTENSIONS",
     "ImageData",
+    "NoInputsFound",
     "VolumeData",
     "file_stem",
     "from_float",
@@ -445,6 +446,10 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
         raise EnhanceKitError(f"cannot write volume {path}: {_reason(exc)}") from exc
 
 
+class NoInputsFound(EnhanceKitError):
+    """:func:`list_inputs` found nothing to list (as opposed to a file it could not read)."""
+
+
 def list_inputs(paths: Sequence[str | Path], *, volumes: bool = False) -> list[Path]:
     """Expand input paths: files are taken as given, folders contribute their image (or volume) files.
 
@@ -467,7 +472,7 @@ def list_inputs(paths: Sequence[str | Path], *, volumes: bool = False) -> list[P
     if not found:
         kind = "volume" if volumes else "image"
         where = ", ".join(str(given) for given in paths) or "an empty path list"
-        raise EnhanceKitError(f"no {kind} files found in {where}")
+        raise NoInputsFound(f"no {kind} files found in {where}")
     return found
 
 
