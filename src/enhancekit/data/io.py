@@ -365,7 +365,7 @@ def read_volume(path: str | Path) -> VolumeData:
             data, header_dicom = read_dicom(path)
             dtype = data.dtype
             # tifffile's axis letters: frames (I), rows, columns and, for colour, samples (S).
-            metadata = {"dicom": header_dicom, "axes": "IYXS"[: data.ndim] if data.ndim == 4 else "IYX"}
+            metadata = {"dicom": header_dicom, "axes": "IYXS" if data.ndim == 4 else "IYX"}
         elif extension == ".npy":
             data = np.load(path, allow_pickle=False)
             dtype = data.dtype
