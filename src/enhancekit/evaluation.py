@@ -18,8 +18,8 @@ import numpy as np
 from enhancekit.data.degradations import Degradation, crop_to_multiple
 from enhancekit.data.io import (
     ImageData,
-    NoInputsFound,
     VolumeData,
+    folder_contents,
     from_float,
     is_volume_file,
     list_inputs,
@@ -143,19 +143,14 @@ def degraded_volume_pairs(
 
 
 def holds_volumes(path: Path) -> bool:
-    """Whether ``path`` is a volume file, or a folder with volumes and no 2D images."""
-    if path.is_file():
-        return is_volume_file(path)
-    # Only an empty listing decides; an unreadable file in the folder is the user's error to see.
-    try:
-        list_inputs([path])
-    except NoInputsFound:
-        try:
-            list_inputs([path], volumes=True)
-        except NoInputsFound:
-            raise EnhanceKitError(f"no image or volume files found in {path}") from None
-        return True
-    return False
+    """Whether ``path`` is a volume file, or a folder with volumes and no 2D images (files whose header
+    cannot be read do not take part: they are reported when read)."""
+    if not path.is_dir():
+        return path.is_file() and is_volume_file(path)  # a missing path is reported by list_inputs
+    kinds = {kind for _, kind in folder_contents(path)}
+    if not kinds:
+        raise EnhanceKitError(f"no image or volume files found in {path}")
+    return "volume" in kinds and "image" not in kinds
 
 
 def folder_pairs(

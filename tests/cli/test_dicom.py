@@ -102,11 +102,25 @@ def test_stack_of_a_colour_multi_frame_dicom_is_one_rgb_frame(tmp_path):
     assert np.abs(written.pixel_array - frames.mean(axis=0)).max() <= 0.5 + 1e-3
 
 
-def test_an_unreadable_file_in_a_folder_is_named_not_reported_as_an_empty_folder(tmp_path, make_dicom):
+def test_an_unreadable_file_in_a_folder_is_reported_and_the_others_are_enhanced(tmp_path, make_dicom):
     folder = tmp_path / "in"
     folder.mkdir()
     make_dicom(folder / "good.dcm", _clean_12bit())
     (folder / "broken.dcm").write_bytes(b"not a dicom file at all" * 10)
-    result = CliRunner().invoke(app, ["enhance", str(folder), "-o", str(tmp_path / "out"), "-m", "wavelet"])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["enhance", str(folder), "-o", str(out), "-m", "wavelet"])
     assert result.exit_code == 1
-    assert "broken.dcm: not a DICOM file" in result.output and "no image or volume files" not in result.output
+    assert "broken.dcm: not a DICOM file" in result.output and "1 of 2 image(s) written" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["good.dcm"]
+
+
+def test_an_unreadable_file_does_not_turn_a_volume_folder_into_an_image_folder(tmp_path, make_dicom):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_dicom(folder / "frames.dcm", np.stack([_clean_12bit()[:64, :64]] * 3))
+    (folder / "broken.dcm").write_bytes(b"not a dicom file at all" * 10)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["enhance", str(folder), "-o", str(out), "-m", "wavelet"])
+    assert result.exit_code == 1, result.output
+    assert "broken.dcm: not a DICOM file" in result.output
+    assert int(_read(out / "frames.dcm").NumberOfFrames) == 3

@@ -51,9 +51,9 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VOLUME_EXTENSIONS",
     "ImageData",
-    "NoInputsFound",
     "VolumeData",
     "file_stem",
+    "folder_contents",
     "from_float",
     "is_volume_file",
     "list_inputs",
@@ -446,34 +446,56 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
         raise EnhanceKitError(f"cannot write volume {path}: {_reason(exc)}") from exc
 
 
-class NoInputsFound(EnhanceKitError):
-    """:func:`list_inputs` found nothing to list (as opposed to a file it could not read)."""
-
-
 def list_inputs(paths: Sequence[str | Path], *, volumes: bool = False) -> list[Path]:
     """Expand input paths: files are taken as given, folders contribute their image (or volume) files.
 
-    Folder contents are filtered by extension (case-insensitive) and, for TIFF, by content (see
-    :func:`is_volume_file`); hidden files, sub-folders and anything else (README, CSV...) are skipped. Each
-    folder's files are sorted by name; the listing is not recursive.
+    Folder contents are filtered by extension (case-insensitive) and, for TIFF and DICOM, by content (see
+    :func:`is_volume_file`); hidden files, sub-folders and anything else (README, CSV...) are skipped. A TIFF
+    or DICOM whose header cannot be read is listed either way, so that reading it reports it as one file among
+    the others rather than stopping the whole listing. Each folder's files are sorted by name; the listing is
+    not recursive.
 
     Raises:
         EnhanceKitError: a path does not exist, or nothing was found.
     """
+    wanted = "volume" if volumes else "image"
     found: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found.extend(sorted(entry for entry in path.iterdir() if _is_listed(entry, volumes)))
+            found.extend(entry for entry, kind in folder_contents(path) if kind in (wanted, "unreadable"))
         elif path.is_file():
             found.append(path)
         else:
             raise EnhanceKitError(f"input not found: {path}")
     if not found:
-        kind = "volume" if volumes else "image"
         where = ", ".join(str(given) for given in paths) or "an empty path list"
-        raise NoInputsFound(f"no {kind} files found in {where}")
+        raise EnhanceKitError(f"no {wanted} files found in {where}")
     return found
+
+
+def folder_contents(folder: Path) -> list[tuple[Path, str]]:
+    """The image and volume files of ``folder``, sorted by name, each with its kind: ``"image"``, ``"volume"``
+    or ``"unreadable"`` (a TIFF or DICOM whose header cannot be read, so its kind is unknown)."""
+    contents = []
+    for entry in sorted(folder.iterdir()):
+        # Hidden files include our own in-progress temporaries and macOS "._name" resource files.
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        extension = _extension(entry)
+        if extension in _CONTENT_DECIDED:
+            try:
+                kind = "volume" if is_volume_file(entry) else "image"
+            except EnhanceKitError:
+                kind = "unreadable"
+        elif extension in VOLUME_EXTENSIONS:
+            kind = "volume"
+        elif extension in IMAGE_EXTENSIONS:
+            kind = "image"
+        else:
+            continue
+        contents.append((entry, kind))
+    return contents
 
 
 def pair_by_stem(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Path]]:
@@ -575,17 +597,6 @@ def _names(paths: list[Path]) -> str:
     """The first few file names, for a one-line message."""
     names = ", ".join(path.name for path in paths[:_NAMES_SHOWN])
     return names + (f", ... {len(paths) - _NAMES_SHOWN} more" if len(paths) > _NAMES_SHOWN else "")
-
-
-def _is_listed(entry: Path, volumes: bool) -> bool:
-    """Whether a folder entry belongs to an image (or volume) listing."""
-    # Hidden files include our own in-progress temporaries and macOS "._name" resource files.
-    if entry.name.startswith(".") or not entry.is_file():
-        return False
-    extension = _extension(entry)
-    if extension in _CONTENT_DECIDED:
-        return is_volume_file(entry) == volumes
-    return extension in (VOLUME_EXTENSIONS if volumes else IMAGE_EXTENSIONS)
 
 
 def _is_stacked_tiff(tif: tifffile.TiffFile) -> bool:
