@@ -21,7 +21,7 @@ from enhancekit.losses import CompositeLoss
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.metrics import parse_metrics
 from enhancekit.training.config import load_config
-from enhancekit.training.runner import _build_model, build_dataloaders, build_task, train
+from enhancekit.training.runner import _build_model, build_dataloaders, build_task, selection_start, train
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
 
 GRAY = Path(__file__).parents[1] / "data" / "gray"
@@ -68,6 +68,39 @@ def test_last_checkpoint_is_the_last_epoch_when_the_best_is_older(tmp_path):
     last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] == 2 and last["global_step"] == 3 * 8
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_gan_recipe_selects_and_stops_early_within_its_adversarial_phase(tmp_path):
+    # lr 0 and no batch norm: every validation scores the same, so the first epoch that may be selected stays
+    # the best and early stopping (patience 1) ends the run one epoch later. Counting from epoch 0, the run
+    # would stop after epoch 1 with a warm-up model.
+    gan = {
+        "discriminator": {"name": "adl-discriminator", "args": {"in_channels": 1, "filters": [8, 8, 12, 16]}},
+        "warmup_epochs": 1,
+        "discriminator_warmup_epochs": 1,
+    }
+    recipe = _recipe(
+        tmp_path,
+        model={"name": "dncnn", "args": {"depth": 2, "width": 8}},
+        optimizer={"name": "adam", "lr": 0.0},
+        scheduler={"name": "none"},
+        adversarial=gan,
+        early_stopping={"patience": 1},
+    )
+    out = train(load_config(recipe, ["trainer.max_epochs=6", "data.train.repeat=2"]))
+    assert torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["epoch"] == 2
+    card = json.loads((out / "model.json").read_text())
+    assert card["epochs"] == 4 and card["exported_epoch"] == 2 and card["exported_phase"] == "adversarial"
+
+
+def test_selection_starts_with_the_adversarial_phase_only_when_it_is_reached(tmp_path):
+    gan = {"discriminator": {"name": "adl-discriminator"}, "warmup_epochs": 3}
+    gan["discriminator_warmup_epochs"] = 2
+    recipe = _recipe(tmp_path, adversarial=gan)
+    assert selection_start(load_config(recipe, ["trainer.max_epochs=6"])) == 5
+    # A fine-tune that postpones the GAN past its last epoch selects among all its epochs.
+    assert selection_start(load_config(recipe, ["trainer.max_epochs=5"])) == 0
+    assert selection_start(load_config(_recipe(tmp_path))) == 0
 
 
 def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):
@@ -363,9 +396,9 @@ def test_adl_recipe_with_its_discriminator_trains_end_to_end(tmp_path):
     assert {"train/d_loss", "train/adversarial", "train/pyramid@x1/2", "val/psnr"} <= logged
     card = json.loads((out / "model.json").read_text())
     assert card["model"] == "adl" and card["args"]["filters"] == [8, 8, 12, 16]
-    best_epoch = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["epoch"]
-    assert card["exported_epoch"] == best_epoch
-    assert card["exported_phase"] == ("generator", "discriminator", "adversarial")[best_epoch]
+    # Only the adversarial epoch (the last) may be selected.
+    assert torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)["epoch"] == 2
+    assert card["exported_epoch"] == 2 and card["exported_phase"] == "adversarial"
     create_model("adl", weights=out / "model.safetensors")
     # Copied without its card, the file still rebuilds the trained widths from its own metadata.
     alone = tmp_path / "copied" / "adl.safetensors"

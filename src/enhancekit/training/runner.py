@@ -93,6 +93,45 @@ class LatestCheckpoint(ModelCheckpoint):
         return type(self).__name__
 
 
+class FromEpoch:
+    """Makes a validation-driven callback (best checkpoint, early stopping) ignore validations before
+    ``first_epoch``: a GAN recipe's exported model must come from its adversarial phase, and warm-up epochs,
+    which score higher on PSNR, would otherwise win the selection and use up the early-stopping patience."""
+
+    def __init__(self, *args: Any, first_epoch: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_epoch = first_epoch
+
+    # Lightning's callbacks act in either hook, depending on how often validation runs.
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.first_epoch:
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.first_epoch:
+            super().on_train_epoch_end(trainer, pl_module)
+
+
+class BestCheckpoint(FromEpoch, ModelCheckpoint):
+    pass
+
+
+class PhaseEarlyStopping(FromEpoch, EarlyStopping):
+    pass
+
+
+def selection_start(config: DictConfig) -> int:
+    """The first epoch whose validation may select the exported model: the first adversarial epoch of a GAN
+    recipe whose adversarial phase starts within ``trainer.max_epochs``, else 0 (a recipe that postpones the
+    adversarial phase past its end, as a fine-tune of the denoiser alone does, selects among all epochs)."""
+    adversarial = config.adversarial
+    if adversarial is None:
+        return 0
+    start = int(adversarial.warmup_epochs) + int(adversarial.discriminator_warmup_epochs)
+    max_epochs = config.trainer.get("max_epochs")
+    return start if max_epochs is None or start < int(max_epochs) else 0
+
+
 class RecipeScheduleOnResume(L.Callback):
     """Sets the learning rate from the recipe's ``linear_decay`` when training starts.
 
@@ -422,13 +461,14 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     monitor = f"val/{config.val.monitor}"
     mode = "max" if METRICS[config.val.monitor].higher_is_better else "min"
     has_val = val_loader is not None
-    checkpoint = ModelCheckpoint(
+    checkpoint = BestCheckpoint(
         dirpath=output_dir / "checkpoints",
         filename="best",
         monitor=monitor if has_val else None,
         mode=mode,
         save_top_k=1,
         auto_insert_metric_name=False,
+        first_epoch=selection_start(config) if has_val else 0,
     )
     callbacks: list[L.Callback] = [
         checkpoint,
@@ -440,9 +480,13 @@ def train(config: DictConfig, resume: str | Path | None = None) -> Path:
     if sys.stderr.isatty() and config.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     if config.early_stopping.patience is not None and has_val:
-        callbacks.append(
-            EarlyStopping(monitor=monitor, mode=mode, patience=int(config.early_stopping.patience))
+        stopping = PhaseEarlyStopping(
+            monitor=monitor,
+            mode=mode,
+            patience=int(config.early_stopping.patience),
+            first_epoch=checkpoint.first_epoch,
         )
+        callbacks.append(stopping)
     if config.ema.decay is not None:
         if not 0.0 < float(config.ema.decay) < 1.0:
             raise EnhanceKitError(f"ema.decay must be between 0 and 1, got {config.ema.decay}")
@@ -522,7 +566,7 @@ def _export(
         "recipe": OmegaConf.to_container(config, resolve=True),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
-        # Which epoch's weights these are; a GAN recipe's best epoch may predate its adversarial phase.
+        # Which epoch's weights these are, and for a GAN recipe from which phase (see selection_start).
         "exported_epoch": exported_epoch,
         **({"exported_phase": task.phase_of(exported_epoch)} if isinstance(task, AdversarialTask) else {}),
         "commit": _git_commit(),
