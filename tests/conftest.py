@@ -76,3 +76,22 @@ def make_dicom() -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def make_ct_dicom(make_dicom) -> Callable[..., Path]:
+    """``make_ct_dicom(path, stored_int16, center, width)``: a CT slice, signed 16-bit, Hounsfield units =
+    stored - 1024, with its own display window (pydicom alone)."""
+    import pydicom
+
+    def make(path: Path, stored: np.ndarray, center: float, width: float) -> Path:
+        make_dicom(path, stored.astype(np.int16), bits_stored=16)
+        dataset = pydicom.dcmread(path)
+        dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+        dataset.Modality = "CT"
+        dataset.RescaleSlope, dataset.RescaleIntercept = 1, -1024
+        dataset.WindowCenter, dataset.WindowWidth = center, width
+        dataset.save_as(path)
+        return path
+
+    return make

@@ -146,7 +146,10 @@ def holds_volumes(path: Path) -> bool:
     """Whether ``path`` is a volume file, or a folder with volumes and no 2D images (files whose header
     cannot be read do not take part: they are reported when read)."""
     if not path.is_dir():
-        return path.is_file() and is_volume_file(path)  # a missing path is reported by list_inputs
+        try:
+            return path.is_file() and is_volume_file(path)  # a missing path is reported by list_inputs
+        except EnhanceKitError:
+            return False  # reported when read
     kinds = {kind for _, kind in folder_contents(path)}
     if not kinds:
         raise EnhanceKitError(f"no image or volume files found in {path}")

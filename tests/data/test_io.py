@@ -464,6 +464,15 @@ def test_list_inputs_errors(tmp_path: Path) -> None:
         list_inputs([tmp_path], volumes=True)
 
 
+def test_an_unreadable_header_stops_a_listing_unless_kept_for_per_file_reports(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "b.tif").write_bytes(b"not a tiff")
+    with pytest.raises(EnhanceKitError, match=r"cannot read .*b\.tif"):
+        list_inputs([tmp_path])
+    assert [p.name for p in list_inputs([tmp_path], keep_unreadable=True)] == ["a.png", "b.tif"]
+    assert [p.name for p in list_inputs([tmp_path], volumes=True, keep_unreadable=True)] == ["b.tif"]
+
+
 def test_is_volume_file(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((4, 5, 3), np.uint8), photometric="rgb")
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5), np.uint8), photometric="minisblack")

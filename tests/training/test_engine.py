@@ -21,7 +21,15 @@ from enhancekit.losses import CompositeLoss
 from enhancekit.losses.adversarial import AdversarialLoss
 from enhancekit.metrics import parse_metrics
 from enhancekit.training.config import load_config
-from enhancekit.training.runner import _build_model, build_dataloaders, build_task, selection_start, train
+from enhancekit.training.runner import (
+    BestCheckpoint,
+    PhaseEarlyStopping,
+    _build_model,
+    build_dataloaders,
+    build_task,
+    selection_start,
+    train,
+)
 from enhancekit.training.tasks import AdversarialTask, RestorationTask
 
 GRAY = Path(__file__).parents[1] / "data" / "gray"
@@ -100,7 +108,18 @@ def test_selection_starts_with_the_adversarial_phase_only_when_it_is_reached(tmp
     assert selection_start(load_config(recipe, ["trainer.max_epochs=6"])) == 5
     # A fine-tune that postpones the GAN past its last epoch selects among all its epochs.
     assert selection_start(load_config(recipe, ["trainer.max_epochs=5"])) == 0
-    assert selection_start(load_config(_recipe(tmp_path))) == 0
+    assert selection_start(load_config(recipe, ["trainer.max_epochs=-1"])) == 5  # until max_time
+    assert selection_start(load_config(_recipe(tmp_path))) == 0  # (rewrites the recipe file)
+
+
+def test_phase_aware_callbacks_keep_lightnings_state_keys():
+    # Checkpoints written by Lightning's own classes must resume with their best score and patience.
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    settings = {"monitor": "val/psnr", "mode": "max"}
+    assert BestCheckpoint(first_epoch=3, **settings).state_key == ModelCheckpoint(**settings).state_key
+    stopping = PhaseEarlyStopping(patience=2, first_epoch=3, **settings)
+    assert stopping.state_key == EarlyStopping(patience=2, **settings).state_key
 
 
 def test_resume_with_more_epochs_follows_the_new_linear_decay(tmp_path):

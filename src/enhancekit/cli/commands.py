@@ -31,6 +31,7 @@ from enhancekit.data.io import (
     write_image,
     write_volume,
 )
+from enhancekit.data.window import parse_window, run_windowed, window_for
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
@@ -160,24 +161,45 @@ def enhance(
     tta: TtaOpt = False,
     scale: ScaleOpt = None,
     backend: BackendOpt = "torch",
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="Intensity window LO,HI in the file's values (DICOM: after Rescale Slope/Intercept, e.g. "
+            "HU), or auto (a DICOM's own window, else the 0.5-99.5% range): stretched to the model's [0, 1]; "
+            "values outside it are left unchanged. For data that fill a sliver of their range (CT, 12-bit "
+            "data in 16-bit files)."
+        ),
+    ] = None,
 ) -> None:
     """Enhance images (results keep each input's name, bit depth, mode and alpha; a DICOM result is a derived
     DICOM with its source's header) or volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz: slice by
     slice with 2D models, in 3D windows with 3D models; dtype, affine and header kept)."""
     _, net = build_model(model, weights=weights, scale=scale)
-    # 2D models take image folders, and volume folders slice by slice.
-    files = [f for path in inputs for f in list_inputs([path], volumes=is_3d(net) or holds_volumes(path))]
-    guard_output_dir(output_dir, files)
     factor = int(getattr(net, "scale", 1))
+    if window is not None:
+        parse_window(window)  # a malformed window stops here, before any file
+        if factor != 1:
+            raise EnhanceKitError(
+                "--window needs a model that keeps the image size, not a super-resolution one"
+            )
+    # 2D models take image folders, and volume folders slice by slice.
+    files = [
+        file
+        for path in inputs
+        for file in list_inputs([path], volumes=is_3d(net) or holds_volumes(path), keep_unreadable=True)
+    ]
+    guard_output_dir(output_dir, files)
     resolved = weights.resolve() if weights else None
-    made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta)
+    made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta, window=window)
     failures = []
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
-            failure = _enhance_file(enhancer, path, output_dir, factor, tile_progress(progress), made_by)
+            failure = _enhance_file(
+                enhancer, path, output_dir, factor, tile_progress(progress), made_by, window
+            )
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
@@ -192,26 +214,43 @@ def is_3d(net) -> bool:
 
 
 def _enhance_file(
-    enhancer, path: Path, output_dir: Path, factor: int, on_slice, derivation: str
+    enhancer,
+    path: Path,
+    output_dir: Path,
+    factor: int,
+    on_slice,
+    derivation: str,
+    window: str | None = None,
 ) -> str | None:
     """Enhance one file into ``output_dir``; a user error is returned as its message, not raised.
-    ``derivation`` names the processing in outputs that record it (DICOM)."""
+    ``derivation`` names the processing in outputs that record it (DICOM); ``window`` is the ``--window``
+    option (the intensities the model works on)."""
+
+    def run(data, values: np.ndarray, model_run) -> np.ndarray:
+        if window is None:
+            return model_run(values)
+        return run_windowed(model_run, values, window_for(data, values, parse_window(window)))
+
     try:
         if enhancer.spatial_dims == 3 or is_volume_file(path):
             volume = read_volume(path)
-            voxels = enhance_volume(
-                enhancer,
-                volume.normalized(),
-                spatial_dims=enhancer.spatial_dims,
-                axis=slice_axis(volume),
-                colour=volume.colour_samples,
-                on_slice=on_slice,
-            )
+
+            def on_volume(voxels: np.ndarray) -> np.ndarray:
+                return enhance_volume(
+                    enhancer,
+                    voxels,
+                    spatial_dims=enhancer.spatial_dims,
+                    axis=slice_axis(volume),
+                    colour=volume.colour_samples,
+                    on_slice=on_slice,
+                )
+
+            voxels = run(volume, volume.normalized(), on_volume)
             volume.metadata["derivation"] = derivation
             write_volume(output_dir / path.name, volume.from_normalized(voxels))
             return None
         image = read_image(path)
-        output = enhancer(image.pixels)
+        output = run(image, image.pixels, enhancer)
         alpha = image.alpha
         if alpha is not None and factor != 1:
             # Alpha is not enhanced, only brought to the output size.

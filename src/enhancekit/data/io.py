@@ -446,24 +446,30 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
         raise EnhanceKitError(f"cannot write volume {path}: {_reason(exc)}") from exc
 
 
-def list_inputs(paths: Sequence[str | Path], *, volumes: bool = False) -> list[Path]:
+def list_inputs(
+    paths: Sequence[str | Path], *, volumes: bool = False, keep_unreadable: bool = False
+) -> list[Path]:
     """Expand input paths: files are taken as given, folders contribute their image (or volume) files.
 
     Folder contents are filtered by extension (case-insensitive) and, for TIFF and DICOM, by content (see
     :func:`is_volume_file`); hidden files, sub-folders and anything else (README, CSV...) are skipped. A TIFF
-    or DICOM whose header cannot be read is listed either way, so that reading it reports it as one file among
-    the others rather than stopping the whole listing. Each folder's files are sorted by name; the listing is
-    not recursive.
+    or DICOM whose header cannot be read stops the listing, unless ``keep_unreadable`` (for callers that
+    report failures per file and go on with the others): it is then listed, to fail when read. Each folder's
+    files are sorted by name; the listing is not recursive.
 
     Raises:
-        EnhanceKitError: a path does not exist, or nothing was found.
+        EnhanceKitError: a path does not exist, a header cannot be read, or nothing was found.
     """
     wanted = "volume" if volumes else "image"
     found: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found.extend(entry for entry, kind in folder_contents(path) if kind in (wanted, "unreadable"))
+            for entry, kind in folder_contents(path):
+                if kind == "unreadable" and not keep_unreadable:
+                    is_volume_file(entry)  # raises, naming the file and the reason
+                if kind in (wanted, "unreadable"):
+                    found.append(entry)
         elif path.is_file():
             found.append(path)
         else:

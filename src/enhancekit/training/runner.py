@@ -102,6 +102,13 @@ class FromEpoch:
         super().__init__(*args, **kwargs)
         self.first_epoch = first_epoch
 
+    @property
+    def state_key(self) -> str:
+        # Lightning files a callback's state under its class name: keep the parent's, so that a run
+        # checkpointed before these classes existed resumes with its best score and patience.
+        parent = next(base for base in type(self).__mro__[1:] if base is not FromEpoch)
+        return super().state_key.replace(type(self).__qualname__, parent.__qualname__, 1)
+
     # Lightning's callbacks act in either hook, depending on how often validation runs.
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch >= self.first_epoch:
@@ -129,7 +136,8 @@ def selection_start(config: DictConfig) -> int:
         return 0
     start = int(adversarial.warmup_epochs) + int(adversarial.discriminator_warmup_epochs)
     max_epochs = config.trainer.get("max_epochs")
-    return start if max_epochs is None or start < int(max_epochs) else 0
+    unbounded = max_epochs is None or int(max_epochs) < 0  # -1: until max_time or max_steps
+    return start if unbounded or start < int(max_epochs) else 0
 
 
 class RecipeScheduleOnResume(L.Callback):

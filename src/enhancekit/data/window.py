@@ -1,0 +1,104 @@
+"""Intensity windows: which part of a file's value range a model sees as its [0, 1].
+
+Files are read into [0, 1] by the range their format declares (0..255, 0..65535, a DICOM's Bits Stored, a
+volume's data range). Data that fill only a sliver of that range look flat to a model trained on photos: a CT
+slice stored as signed 16-bit puts soft tissue (-160..240 HU) within 0.6% of the range, and 12-bit data in a
+16-bit PNG within 6%. A window stretches the values of interest to [0, 1] for the model, maps its output back,
+and leaves the values outside the window as they were (a denoiser made for soft tissue has no business
+changing air or metal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from enhancekit.data.dicom import declared_range
+from enhancekit.data.io import ImageData, VolumeData
+from enhancekit.errors import EnhanceKitError
+
+#: Percentiles that ``auto`` spans for files that declare no window of their own.
+AUTO_PERCENTILES = (0.5, 99.5)
+
+
+def parse_window(text: str) -> tuple[float, float] | None:
+    """``"LO,HI"`` as two numbers (LO < HI), or None for ``"auto"``."""
+    if text.strip().lower() == "auto":
+        return None
+    parts = text.split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise EnhanceKitError(f"--window must be LO,HI (two numbers) or auto, got {text!r}") from None
+    if not low < high:
+        raise EnhanceKitError(f"--window LO,HI needs LO < HI, got {text!r}")
+    return low, high
+
+
+def window_for(
+    data: ImageData | VolumeData, values: np.ndarray, request: tuple[float, float] | None
+) -> tuple[float, float]:
+    """The window, as (low, high) in the [0, 1] units of ``values`` (``data`` read as the model sees it).
+
+    ``request`` is in the file's own values (for DICOM after Rescale Slope/Intercept, e.g. Hounsfield units);
+    None asks for the file's own window (a DICOM's Window Center/Width), else the 0.5-99.5 percentile range.
+    """
+    header = data.metadata.get("dicom")
+    if request is None and header is not None and _dicom_window(header) is not None:
+        request = _dicom_window(header)
+    if request is None:
+        low, high = (float(v) for v in np.percentile(values, AUTO_PERCENTILES))
+    else:
+        to_unit = _unit_mapping(data)
+        low, high = sorted(to_unit(v) for v in request)
+    if not high > low:
+        raise EnhanceKitError(
+            f"the window is empty: the values span {low:.6g}..{high:.6g} of the model's range"
+        )
+    return low, high
+
+
+def run_windowed(
+    run: Callable[[np.ndarray], np.ndarray], values: np.ndarray, window: tuple[float, float]
+) -> np.ndarray:
+    """``run`` on ``values`` stretched from ``window`` to [0, 1], its output mapped back; values outside the
+    window are returned unchanged. ``run`` must keep the array's shape."""
+    low, high = window
+    stretched = np.clip((values - low) / (high - low), 0.0, 1.0)
+    output = np.asarray(run(stretched.astype(np.float32)), dtype=np.float32)
+    if output.shape != values.shape:
+        raise EnhanceKitError("--window needs a model that keeps the image size (not a super-resolution one)")
+    inside = (values >= low) & (values <= high)
+    return np.where(inside, output * (high - low) + low, values).astype(np.float32)
+
+
+def _dicom_window(header: Any) -> tuple[float, float] | None:
+    """The first Window Center/Width pair of a DICOM header, as (low, high) in its modality units."""
+    center, width = header.get("WindowCenter"), header.get("WindowWidth")
+    if center is None or width is None:
+        return None
+    center = float(center[0] if _is_multi(center) else center)
+    width = float(width[0] if _is_multi(width) else width)
+    return (center - width / 2, center + width / 2) if width > 0 else None
+
+
+def _is_multi(value: Any) -> bool:
+    # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat or str.
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+def _unit_mapping(data: ImageData | VolumeData) -> Callable[[float], float]:
+    """File value -> the [0, 1] value the model sees."""
+    header = data.metadata.get("dicom")
+    if header is not None:
+        slope = float(header.get("RescaleSlope", 1) or 1)
+        intercept = float(header.get("RescaleIntercept", 0) or 0)
+        low, high = declared_range(header)
+        return lambda value: ((value - intercept) / slope - low) / (high - low)
+    if isinstance(data, VolumeData):
+        low, high = data.value_range
+        return lambda value: (value - low) / (high - low)
+    peak = 1.0 if data.bit_depth == 32 else float(2**data.bit_depth - 1)
+    return lambda value: value / peak
