@@ -158,6 +158,7 @@ def test_window_lets_a_denoiser_work_on_a_ct_slice_and_keeps_what_lies_outside(t
         args = ["enhance", str(source.parent), "-o", str(out), "-m", "adl-gray", *extra]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
+        assert ("--window auto" in result.output) == (name == "plain")  # the plain run suggests the window
         results[name] = tissue_psnr(out / "ct.dcm")
     before = tissue_psnr(source)
     # In the full signed range the tissue spans 0.5% of it: the denoiser shifts and smears it (measured:

@@ -7,7 +7,7 @@ import pytest
 
 from enhancekit import EnhanceKitError
 from enhancekit.data.io import ImageData, VolumeData, read_image
-from enhancekit.data.window import parse_window, run_windowed, window_for
+from enhancekit.data.window import filled_share, parse_window, run_windowed, window_for
 
 
 def test_parse_window():
@@ -55,3 +55,12 @@ def test_window_for_a_ct_slice_uses_its_rescale_and_its_own_window(tmp_path, mak
     expected = [(hu + 1024 + 32768) / 65535 for hu in (-160, 240)]
     assert window_for(image, image.pixels, None) == pytest.approx(expected)
     assert window_for(image, image.pixels, (-160.0, 240.0)) == pytest.approx(expected)
+
+
+def test_filled_share_is_measured_only_where_the_format_sets_the_range():
+    twelve_bit = np.linspace(0, 4095 / 65535, 10_000, dtype=np.float32).reshape(100, 100, 1)
+    assert filled_share(ImageData(twelve_bit, None, 16, "L", {}), twelve_bit) == pytest.approx(
+        0.0619, abs=1e-3
+    )
+    # A dark 8-bit photo may be dark on purpose (low light).
+    assert filled_share(ImageData(twelve_bit, None, 8, "L", {}), twelve_bit) is None

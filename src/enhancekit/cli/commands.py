@@ -31,7 +31,7 @@ from enhancekit.data.io import (
     write_image,
     write_volume,
 )
-from enhancekit.data.window import parse_window, run_windowed, window_for
+from enhancekit.data.window import NARROW_SHARE, filled_share, parse_window, run_windowed, window_for
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
@@ -192,19 +192,29 @@ def enhance(
     resolved = weights.resolve() if weights else None
     made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta, window=window)
     failures = []
+    narrow: list[tuple[str, float]] = []
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
             failure = _enhance_file(
-                enhancer, path, output_dir, factor, tile_progress(progress), made_by, window
+                enhancer, path, output_dir, factor, tile_progress(progress), made_by, window, narrow
             )
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
     done = len(files) - len(failures)
     console.print(f"{done} of {len(files)} image(s) written to {output_dir}")
+    if narrow:
+        name, share = narrow[0]
+        console.print(
+            f"[yellow]note:[/yellow] {len(narrow)} file(s) (first: {name}, {share:.1%} of its range) fill "
+            f"under {NARROW_SHARE:.0%} of their value range, which models trained on photos see as flat: "
+            "--window auto (or --window LO,HI) stretches the values that matter for the model",
+            highlight=False,
+            soft_wrap=True,
+        )
     if failures:
         raise typer.Exit(1)
 
@@ -221,13 +231,18 @@ def _enhance_file(
     on_slice,
     derivation: str,
     window: str | None = None,
+    narrow: list[tuple[str, float]] | None = None,
 ) -> str | None:
     """Enhance one file into ``output_dir``; a user error is returned as its message, not raised.
     ``derivation`` names the processing in outputs that record it (DICOM); ``window`` is the ``--window``
-    option (the intensities the model works on)."""
+    option (the intensities the model works on); without one, files whose values fill a sliver of their
+    range are added to ``narrow`` with that share."""
 
     def run(data, values: np.ndarray, model_run) -> np.ndarray:
         if window is None:
+            share = filled_share(data, values)
+            if narrow is not None and share is not None and share < NARROW_SHARE:
+                narrow.append((path.name, share))
             return model_run(values)
         return run_windowed(model_run, values, window_for(data, values, parse_window(window)))
 

@@ -21,6 +21,8 @@ from enhancekit.errors import EnhanceKitError
 
 #: Percentiles that ``auto`` spans for files that declare no window of their own.
 AUTO_PERCENTILES = (0.5, 99.5)
+#: Below this share of their declared range, data are worth a window (see :func:`filled_share`).
+NARROW_SHARE = 0.1
 
 
 def parse_window(text: str) -> tuple[float, float] | None:
@@ -58,6 +60,16 @@ def window_for(
             f"the window is empty: the values span {low:.6g}..{high:.6g} of the model's range"
         )
     return low, high
+
+
+def filled_share(data: ImageData | VolumeData, values: np.ndarray) -> float | None:
+    """The share of [0, 1] that ``values`` fill (their 0.5-99.5 percentile span) when the format, not the
+    data, set that range (DICOM, 16-bit images); None otherwise (8-bit photos may be dark on purpose)."""
+    if "dicom" not in data.metadata and not (isinstance(data, ImageData) and data.bit_depth == 16):
+        return None
+    sample = values.ravel()[:: max(1, values.size // 1_000_000)]  # percentiles of a million values suffice
+    low, high = np.percentile(sample, AUTO_PERCENTILES)
+    return float(high - low)
 
 
 def run_windowed(
