@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 from typer.testing import CliRunner
@@ -170,3 +172,26 @@ def test_window_lets_a_denoiser_work_on_a_ct_slice_and_keeps_what_lies_outside(t
     outside = np.zeros(tissue.shape, bool)
     outside[:24], outside[24:, :24] = True, True
     assert np.array_equal(windowed.pixel_array[outside], _read(source).pixel_array[outside])
+
+
+def test_eval_window_scores_ct_within_its_window_as_scikit_image_does(tmp_path, make_ct_dicom):
+    tissue = np.asarray(Image.open(BUTTERFLY).convert("L"), dtype=np.float64) / 255 * 300 - 100
+    noisy = tissue + np.random.default_rng(1).normal(0, 20, tissue.shape)
+    for folder, hu in (("clean", tissue), ("noisy", noisy)):
+        (tmp_path / folder).mkdir()
+        make_ct_dicom(tmp_path / folder / "ct.dcm", np.rint(hu + 1024), center=40, width=400)
+    report = tmp_path / "scores.json"
+    args = ["eval", "-m", "adl-gray", "--target", str(tmp_path / "clean"), "--input", str(tmp_path / "noisy")]
+    args += ["--window", "-160,240", "--json", str(report), "--save", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scored = json.loads(report.read_text())["images"][0]["psnr"]
+
+    def windowed_hu(path: Path) -> np.ndarray:
+        return np.clip(_read(path).pixel_array.astype(np.float64) - 1024, -160, 240)
+
+    reference = windowed_hu(tmp_path / "clean" / "ct.dcm")
+    expected = peak_signal_noise_ratio(reference, windowed_hu(tmp_path / "out" / "ct.dcm"), data_range=400)
+    assert scored == pytest.approx(expected, abs=0.01)
+    before = peak_signal_noise_ratio(reference, windowed_hu(tmp_path / "noisy" / "ct.dcm"), data_range=400)
+    assert scored > before + 3

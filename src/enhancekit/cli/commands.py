@@ -31,7 +31,14 @@ from enhancekit.data.io import (
     write_image,
     write_volume,
 )
-from enhancekit.data.window import NARROW_SHARE, filled_share, parse_window, run_windowed, window_for
+from enhancekit.data.window import (
+    NARROW_SHARE,
+    filled_share,
+    parse_window,
+    run_windowed,
+    stretch,
+    window_for,
+)
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
@@ -75,6 +82,15 @@ ScaleOpt = Annotated[int | None, typer.Option(min=1, help="Scale of a free-scale
 ColorOpt = Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")]
 CropOpt = Annotated[
     int | None, typer.Option(min=0, help="Border pixels excluded from metrics (default: SR crops scale).")
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Intensity window LO,HI in the file's values (DICOM: after Rescale Slope/Intercept, e.g. HU), "
+        "or auto (a DICOM's own window, else the 0.5-99.5% range): stretched to the model's [0, 1]; values "
+        "outside it are left unchanged. For data that fill a sliver of their range (CT, 12-bit data in "
+        "16-bit files). eval also scores within the window."
+    ),
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON to this file.")]
 
@@ -161,15 +177,7 @@ def enhance(
     tta: TtaOpt = False,
     scale: ScaleOpt = None,
     backend: BackendOpt = "torch",
-    window: Annotated[
-        str | None,
-        typer.Option(
-            help="Intensity window LO,HI in the file's values (DICOM: after Rescale Slope/Intercept, e.g. "
-            "HU), or auto (a DICOM's own window, else the 0.5-99.5% range): stretched to the model's [0, 1]; "
-            "values outside it are left unchanged. For data that fill a sliver of their range (CT, 12-bit "
-            "data in 16-bit files)."
-        ),
-    ] = None,
+    window: WindowOpt = None,
 ) -> None:
     """Enhance images (results keep each input's name, bit depth, mode and alpha; a DICOM result is a derived
     DICOM with its source's header) or volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz: slice by
@@ -304,6 +312,7 @@ def evaluate(
     device: DeviceOpt = "auto",
     tta: TtaOpt = False,
     backend: BackendOpt = "torch",
+    window: WindowOpt = None,
 ) -> None:
     """Run a model on inputs (or degraded targets) and score the outputs against the targets.
 
@@ -314,6 +323,10 @@ def evaluate(
     if entry.defaults.get("spatial_dims") == 3 or holds_volumes(target):
         if input is not None or degrade is None:
             raise EnhanceKitError("volumes are evaluated with --degrade awgn:S (no --input folder)")
+        if window is not None:
+            raise EnhanceKitError(
+                "--window applies to 2D images in eval (volumes are scored in their own range)"
+            )
         settings = {"target": str(target), "weights": str(weights) if weights else None, "tile": tile}
         options = {
             "device": device,
@@ -351,6 +364,9 @@ def evaluate(
     noise_sigma = known_noise_sigma(degradation)
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
+    window_request = parse_window(window) if window is not None else None
+    if window is not None and model_scale != 1:
+        raise EnhanceKitError("--window needs a model that keeps the size (not super-resolution)")
     if degradation is not None and degradation.scale != model_scale:
         raise EnhanceKitError(
             f"model {model} upscales by {model_scale} but the degradation {degrade or spec} "
@@ -379,19 +395,30 @@ def evaluate(
         "tile": tile,
         "tile_overlap": tile_overlap,
         "tta": tta,
+        "window": window,
     }
     report = Report(model=model, metric_names=[m.name for m in measured], settings=settings)
     made_by = derivation(
-        "eval", model, weights=settings["weights"], degrade=settings["degrade"], scale=model_scale, tta=tta
+        "eval",
+        model,
+        weights=settings["weights"],
+        degrade=settings["degrade"],
+        scale=model_scale,
+        tta=tta,
+        window=window,
     )
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for name, source, reference in track(pairs, len(target_files), f"evaluating {model}", progress):
-            output = quantize(enhancer(source.pixels), source.bit_depth)
+            # One window per pair, the input's (as enhance would use it), for the model and for the scores.
+            span = window_for(source, source.pixels, window_request) if window is not None else None
+            output = quantize(run_windowed(enhancer, source.pixels, span), source.bit_depth)
             reference = match_target(output, reference, model_scale, name)
-            scores = measure(output, reference, measured, color=color, crop=crop)
+            scores = measure(
+                stretch(output, span), stretch(reference, span), measured, color=color, crop=crop
+            )
             report.images.append({"name": name, **scores})
             if save is not None:
                 metadata = {**source.metadata, "derivation": made_by}

@@ -72,14 +72,24 @@ def filled_share(data: ImageData | VolumeData, values: np.ndarray) -> float | No
     return float(high - low)
 
 
+def stretch(values: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """``values`` mapped from ``window`` to [0, 1] (clipped), as float32: what the model sees, and what a
+    windowed evaluation measures (CT denoising is scored within its display window). No window: ``values``."""
+    if window is None:
+        return values
+    low, high = window
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
 def run_windowed(
-    run: Callable[[np.ndarray], np.ndarray], values: np.ndarray, window: tuple[float, float]
+    run: Callable[[np.ndarray], np.ndarray], values: np.ndarray, window: tuple[float, float] | None
 ) -> np.ndarray:
     """``run`` on ``values`` stretched from ``window`` to [0, 1], its output mapped back; values outside the
-    window are returned unchanged. ``run`` must keep the array's shape."""
+    window are returned unchanged. ``run`` must keep the array's shape. No window: ``run(values)``."""
+    if window is None:
+        return run(values)
     low, high = window
-    stretched = np.clip((values - low) / (high - low), 0.0, 1.0)
-    output = np.asarray(run(stretched.astype(np.float32)), dtype=np.float32)
+    output = np.asarray(run(stretch(values, window)), dtype=np.float32)
     if output.shape != values.shape:
         raise EnhanceKitError("--window needs a model that keeps the image size (not a super-resolution one)")
     inside = (values >= low) & (values <= high)
