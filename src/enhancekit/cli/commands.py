@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from enhancekit.cli.common import (
 from enhancekit.cli.ui import console, print_report, progress_bars, stdout, tile_progress, track
 from enhancekit.data.degradations import imresize, known_noise_sigma, parse_degradation
 from enhancekit.data.io import (
+    VolumeData,
     atomic_output,
     is_volume_file,
     list_inputs,
@@ -227,6 +229,23 @@ def enhance(
         raise typer.Exit(1)
 
 
+def _volume_runner(enhancer, volume: VolumeData, on_slice) -> Callable[[np.ndarray], np.ndarray]:
+    """``enhancer`` applied to voxels laid out as ``volume``'s: in 3D windows by a 3D model, slice by slice
+    (along the volume's slice axis) by a 2D one."""
+
+    def run(voxels: np.ndarray) -> np.ndarray:
+        return enhance_volume(
+            enhancer,
+            voxels,
+            spatial_dims=enhancer.spatial_dims,
+            axis=slice_axis(volume),
+            colour=volume.colour_samples,
+            on_slice=on_slice,
+        )
+
+    return run
+
+
 def is_3d(net) -> bool:
     return getattr(net, "spatial_dims", 2) == 3
 
@@ -257,18 +276,7 @@ def _enhance_file(
     try:
         if enhancer.spatial_dims == 3 or is_volume_file(path):
             volume = read_volume(path)
-
-            def on_volume(voxels: np.ndarray) -> np.ndarray:
-                return enhance_volume(
-                    enhancer,
-                    voxels,
-                    spatial_dims=enhancer.spatial_dims,
-                    axis=slice_axis(volume),
-                    colour=volume.colour_samples,
-                    on_slice=on_slice,
-                )
-
-            voxels = run(volume, volume.normalized(), on_volume)
+            voxels = run(volume, volume.normalized(), _volume_runner(enhancer, volume, on_slice))
             volume.metadata["derivation"] = derivation
             write_volume(output_dir / path.name, volume.from_normalized(voxels))
             return None
@@ -453,15 +461,7 @@ def _evaluate_volumes(
         on_slice = tile_progress(progress)
         pairs = degraded_volume_pairs(target_files, degradation)
         for name, volume, noisy, clean in track(pairs, len(target_files), f"evaluating {model}", progress):
-            output = enhance_volume(
-                enhancer,
-                noisy,
-                spatial_dims=enhancer.spatial_dims,
-                axis=slice_axis(volume),
-                colour=volume.colour_samples,
-                on_slice=on_slice,
-            )
-            output = np.clip(output, 0.0, 1.0)
+            output = np.clip(_volume_runner(enhancer, volume, on_slice)(noisy), 0.0, 1.0)
             report.images.append({"name": name, **measure_volume(output, clean, measured)})
             if save is not None:
                 write_volume(save / name, volume.from_normalized(output))
