@@ -195,3 +195,32 @@ def test_eval_window_scores_ct_within_its_window_as_scikit_image_does(tmp_path, 
     assert scored == pytest.approx(expected, abs=0.01)
     before = peak_signal_noise_ratio(reference, windowed_hu(tmp_path / "noisy" / "ct.dcm"), data_range=400)
     assert scored > before + 3
+
+
+def test_a_window_that_misses_the_data_leaves_the_file_unchanged_and_says_so(tmp_path, make_ct_dicom):
+    (tmp_path / "in").mkdir()
+    stored = np.rint(np.random.default_rng(2).normal(1064, 20, (32, 32)))
+    source = make_ct_dicom(tmp_path / "in" / "ct.dcm", stored, center=40, width=400)
+    args = ["enhance", str(source), "-o", str(tmp_path / "out"), "-m", "adl-gray", "--window", "3000,4000"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "hold no value inside the window" in result.output
+    assert np.array_equal(_read(tmp_path / "out" / "ct.dcm").pixel_array, _read(source).pixel_array)
+
+
+def test_eval_window_lets_classical_denoisers_estimate_the_stretched_noise(tmp_path):
+    report = tmp_path / "scores.json"
+    args = [
+        "eval",
+        "-m",
+        "wavelet",
+        "--target",
+        str(GRAY.parent),
+        "--degrade",
+        "awgn:25",
+        "--window",
+        "64,192",
+    ]
+    result = CliRunner().invoke(app, [*args, "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["settings"]["noise_sigma_given"] is None

@@ -13,7 +13,7 @@ from enhancekit.data.window import filled_share, parse_window, run_windowed, win
 def test_parse_window():
     assert parse_window("auto") is None and parse_window(" AUTO ") is None
     assert parse_window("-160,240") == (-160.0, 240.0)
-    for bad in ("240,-160", "5,5", "1", "a,b", "1,2,3"):
+    for bad in ("240,-160", "5,5", "1", "a,b", "1,2,3", "-inf,inf", "0,nan"):
         with pytest.raises(EnhanceKitError, match="--window"):
             parse_window(bad)
 
@@ -44,8 +44,7 @@ def test_window_for_maps_file_values_per_format():
     assert window_for(volume, pixels, (-200.0, 200.0)) == pytest.approx((0.2, 0.3))
     ramp = np.linspace(0, 1, 1001, dtype=np.float32)
     assert window_for(png16, ramp, None) == pytest.approx((0.005, 0.995), abs=1e-4)
-    with pytest.raises(EnhanceKitError, match="window is empty"):
-        window_for(png16, pixels, None)
+    assert window_for(png16, pixels, None) is None  # no spread (a blank slice): no window
 
 
 def test_window_for_a_ct_slice_uses_its_rescale_and_its_own_window(tmp_path, make_ct_dicom):
@@ -64,3 +63,22 @@ def test_filled_share_is_measured_only_where_the_format_sets_the_range():
     )
     # A dark 8-bit photo may be dark on purpose (low light).
     assert filled_share(ImageData(twelve_bit, None, 8, "L", {}), twelve_bit) is None
+
+
+def test_window_for_an_enhanced_ct_reads_its_functional_groups():
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    header.BitsAllocated, header.BitsStored, header.PixelRepresentation = 16, 16, 1
+    header.PhotometricInterpretation = "MONOCHROME2"
+    transform, voi, groups = Dataset(), Dataset(), Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept = 1, -1024
+    voi.WindowCenter, voi.WindowWidth = [40, 300], [400, 1500]
+    groups.PixelValueTransformationSequence, groups.FrameVOILUTSequence = [transform], [voi]
+    header.SharedFunctionalGroupsSequence = [groups]
+    volume = VolumeData(
+        np.zeros((2, 4, 4), np.float32), np.dtype("int16"), (-32768.0, 32767.0), metadata={"dicom": header}
+    )
+    expected = [(hu + 1024 + 32768) / 65535 for hu in (-160, 240)]
+    assert window_for(volume, volume.voxels, None) == pytest.approx(expected)
+    assert window_for(volume, volume.voxels, (-160.0, 240.0)) == pytest.approx(expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -202,31 +203,51 @@ def enhance(
     resolved = weights.resolve() if weights else None
     made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta, window=window)
     failures = []
-    narrow: list[tuple[str, float]] = []
+    notes = IntensityNotes()
     with progress_bars() as progress:
         enhancer = _enhancer(
             net, progress, device=device, tile=tile, tile_overlap=tile_overlap, tta=tta, backend=backend
         )
         for path in track(files, len(files), f"enhancing with {model}", progress):
             failure = _enhance_file(
-                enhancer, path, output_dir, factor, tile_progress(progress), made_by, window, narrow
+                enhancer, path, output_dir, factor, tile_progress(progress), made_by, window, notes
             )
             if failure is not None:
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
     done = len(files) - len(failures)
     console.print(f"{done} of {len(files)} image(s) written to {output_dir}")
-    if narrow:
-        name, share = narrow[0]
-        console.print(
-            f"[yellow]note:[/yellow] {len(narrow)} file(s) (first: {name}, {share:.1%} of its range) fill "
-            f"under {NARROW_SHARE:.0%} of their value range, which models trained on photos see as flat: "
-            "--window auto (or --window LO,HI) stretches the values that matter for the model",
-            highlight=False,
-            soft_wrap=True,
-        )
+    notes.show()
     if failures:
         raise typer.Exit(1)
+
+
+@dataclass
+class IntensityNotes:
+    """What ``enhance`` tells the user about intensities once all files are done."""
+
+    #: (file, share of its range) of files without a window whose values fill a sliver of their range
+    narrow: list[tuple[str, float]] = field(default_factory=list)
+    #: files that hold no value inside the window (written unchanged)
+    missed: list[str] = field(default_factory=list)
+
+    def show(self) -> None:
+        if self.narrow:
+            name, share = self.narrow[0]
+            _note(
+                f"{len(self.narrow)} file(s) (first: {name}, {share:.1%} of its range) fill under "
+                f"{NARROW_SHARE:.0%} of their value range, which models trained on photos see as flat: "
+                "--window auto (or --window LO,HI) stretches the values that matter for the model"
+            )
+        if self.missed:
+            _note(
+                f"{len(self.missed)} file(s) (first: {self.missed[0]}) hold no value inside the window and "
+                "were written unchanged"
+            )
+
+
+def _note(text: str) -> None:
+    console.print(f"[yellow]note:[/yellow] {text}", highlight=False, soft_wrap=True)
 
 
 def _volume_runner(enhancer, volume: VolumeData, on_slice) -> Callable[[np.ndarray], np.ndarray]:
@@ -258,20 +279,23 @@ def _enhance_file(
     on_slice,
     derivation: str,
     window: str | None = None,
-    narrow: list[tuple[str, float]] | None = None,
+    notes: IntensityNotes | None = None,
 ) -> str | None:
-    """Enhance one file into ``output_dir``; a user error is returned as its message, not raised.
-    ``derivation`` names the processing in outputs that record it (DICOM); ``window`` is the ``--window``
-    option (the intensities the model works on); without one, files whose values fill a sliver of their
-    range are added to ``narrow`` with that share."""
+    """Enhance one file into ``output_dir``; a user error is returned as its message (naming the file), not
+    raised. ``derivation`` names the processing in outputs that record it (DICOM); ``window`` is the
+    ``--window`` option (the intensities the model works on); ``notes`` collects what to tell about them."""
+    notes = notes if notes is not None else IntensityNotes()
 
     def run(data, values: np.ndarray, model_run) -> np.ndarray:
         if window is None:
             share = filled_share(data, values)
-            if narrow is not None and share is not None and share < NARROW_SHARE:
-                narrow.append((path.name, share))
+            if share is not None and share < NARROW_SHARE:
+                notes.narrow.append((path.name, share))
             return model_run(values)
-        return run_windowed(model_run, values, window_for(data, values, parse_window(window)))
+        span = window_for(data, values, parse_window(window))
+        if span is not None and not ((values >= span[0]) & (values <= span[1])).any():
+            notes.missed.append(path.name)
+        return run_windowed(model_run, values, span)
 
     try:
         if enhancer.spatial_dims == 3 or is_volume_file(path):
@@ -291,10 +315,11 @@ def _enhance_file(
         metadata = {**image.metadata, "derivation": derivation}
         write_image(output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=metadata)
     except EnhanceKitError as exc:
-        return str(exc)
+        message = str(exc)
+        return message if path.name in message else f"{path}: {message}"
     except Exception as exc:  # noqa: BLE001 - a model failing on one file must not abort the whole batch
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"the model failed on this file: {type(exc).__name__}: {first_line}"
+        return f"{path}: the model failed on this file: {type(exc).__name__}: {first_line}"
     return None
 
 
@@ -369,7 +394,8 @@ def evaluate(
         else:
             scale = scale_between_folders(input_files, target_files)
     # A synthetic noise level is known: classical denoisers get it instead of estimating it.
-    noise_sigma = known_noise_sigma(degradation)
+    # (Under a window the model sees the noise stretched: classical denoisers estimate it instead.)
+    noise_sigma = known_noise_sigma(degradation) if window is None else None
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
     window_request = parse_window(window) if window is not None else None

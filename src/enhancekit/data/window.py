@@ -34,6 +34,8 @@ def parse_window(text: str) -> tuple[float, float] | None:
         low, high = (float(part) for part in parts)
     except ValueError:
         raise EnhanceKitError(f"--window must be LO,HI (two numbers) or auto, got {text!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise EnhanceKitError(f"--window LO,HI needs finite numbers, got {text!r}")
     if not low < high:
         raise EnhanceKitError(f"--window LO,HI needs LO < HI, got {text!r}")
     return low, high
@@ -41,24 +43,21 @@ def parse_window(text: str) -> tuple[float, float] | None:
 
 def window_for(
     data: ImageData | VolumeData, values: np.ndarray, request: tuple[float, float] | None
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
     """The window, as (low, high) in the [0, 1] units of ``values`` (``data`` read as the model sees it).
 
     ``request`` is in the file's own values (for DICOM after Rescale Slope/Intercept, e.g. Hounsfield units);
-    None asks for the file's own window (a DICOM's Window Center/Width), else the 0.5-99.5 percentile range.
+    None asks for the file's own window (a DICOM's Window Center/Width), else the 0.5-99.5 percentile range,
+    which is None (no window) for data without spread, such as a blank padding slice.
     """
     header = data.metadata.get("dicom")
-    if request is None and header is not None and _dicom_window(header) is not None:
+    if request is None and header is not None:
         request = _dicom_window(header)
     if request is None:
         low, high = (float(v) for v in np.percentile(values, AUTO_PERCENTILES))
-    else:
-        to_unit = _unit_mapping(data)
-        low, high = sorted(to_unit(v) for v in request)
-    if not high > low:
-        raise EnhanceKitError(
-            f"the window is empty: the values span {low:.6g}..{high:.6g} of the model's range"
-        )
+        return (low, high) if high > low else None
+    to_unit = _unit_mapping(data)
+    low, high = sorted(to_unit(v) for v in request)
     return low, high
 
 
@@ -98,25 +97,39 @@ def run_windowed(
 
 def _dicom_window(header: Any) -> tuple[float, float] | None:
     """The first Window Center/Width pair of a DICOM header, as (low, high) in its modality units."""
-    center, width = header.get("WindowCenter"), header.get("WindowWidth")
-    if center is None or width is None:
+    center, width = _dicom_value(header, "WindowCenter"), _dicom_value(header, "WindowWidth")
+    if center is None or width is None or not width > 0:
         return None
-    center = float(center[0] if _is_multi(center) else center)
-    width = float(width[0] if _is_multi(width) else width)
-    return (center - width / 2, center + width / 2) if width > 0 else None
+    return center - width / 2, center + width / 2
 
 
-def _is_multi(value: Any) -> bool:
-    # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat or str.
-    return isinstance(value, Sequence) and not isinstance(value, str)
+def _dicom_value(header: Any, keyword: str) -> float | None:
+    """A number from the header's top level or, in enhanced (multi-frame) objects, from the functional groups
+    shared by all frames (else the first frame's), where Rescale and Window values live. The first of several
+    values."""
+    value = header.get(keyword)
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if value is not None:
+            break
+        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            try:
+                value = header.get(groups)[0].get(sequence)[0].get(keyword)
+            except (IndexError, TypeError, AttributeError):  # a group or sequence is missing or empty
+                continue
+            if value is not None:
+                break
+    if value is None or value == "":
+        return None
+    # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat.
+    return float(value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value)
 
 
 def _unit_mapping(data: ImageData | VolumeData) -> Callable[[float], float]:
     """File value -> the [0, 1] value the model sees."""
     header = data.metadata.get("dicom")
     if header is not None:
-        slope = float(header.get("RescaleSlope", 1) or 1)
-        intercept = float(header.get("RescaleIntercept", 0) or 0)
+        slope = _dicom_value(header, "RescaleSlope") or 1.0  # 0 is not a valid slope
+        intercept = _dicom_value(header, "RescaleIntercept") or 0.0
         low, high = declared_range(header)
         return lambda value: ((value - intercept) / slope - low) / (high - low)
     if isinstance(data, VolumeData):
