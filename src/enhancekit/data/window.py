@@ -54,7 +54,7 @@ def window_for(
     if request is None and header is not None:
         request = _dicom_window(header)
     if request is None:
-        low, high = (float(v) for v in np.percentile(values, AUTO_PERCENTILES))
+        low, high = _spread(values)
         return (low, high) if high > low else None
     to_unit = _unit_mapping(data)
     low, high = sorted(to_unit(v) for v in request)
@@ -66,9 +66,15 @@ def filled_share(data: ImageData | VolumeData, values: np.ndarray) -> float | No
     data, set that range (DICOM, 16-bit images); None otherwise (8-bit photos may be dark on purpose)."""
     if "dicom" not in data.metadata and not (isinstance(data, ImageData) and data.bit_depth == 16):
         return None
-    sample = values.ravel()[:: max(1, values.size // 1_000_000)]  # percentiles of a million values suffice
+    low, high = _spread(values)
+    return high - low
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    """The 0.5 and 99.5 percentiles of ``values`` (of a million of them at most: enough, and fast)."""
+    sample = values.ravel()[:: max(1, values.size // 1_000_000)]
     low, high = np.percentile(sample, AUTO_PERCENTILES)
-    return float(high - low)
+    return float(low), float(high)
 
 
 def stretch(values: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
