@@ -224,3 +224,14 @@ def test_eval_window_lets_classical_denoisers_estimate_the_stretched_noise(tmp_p
     result = CliRunner().invoke(app, [*args, "--json", str(report)])
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["settings"]["noise_sigma_given"] is None
+
+
+def test_window_refusals_are_one_line(tmp_path):
+    out = str(tmp_path / "out")
+    for args, message in (
+        (["enhance", str(GRAY), "-o", out, "-m", "srcnn-x3", "--window", "auto"], "keeps the image size"),
+        (["enhance", str(GRAY), "-o", out, "-m", "wavelet", "--window", "0,inf"], "finite numbers"),
+        (["eval", "-m", "srcnn-x3", "--target", str(GRAY.parent), "--window", "0,9"], "keeps the image size"),
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and message in result.output, result.output

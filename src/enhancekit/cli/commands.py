@@ -36,6 +36,7 @@ from enhancekit.data.io import (
 )
 from enhancekit.data.window import (
     NARROW_SHARE,
+    check_window_model,
     filled_share,
     parse_window,
     run_windowed,
@@ -189,10 +190,7 @@ def enhance(
     factor = int(getattr(net, "scale", 1))
     if window is not None:
         parse_window(window)  # a malformed window stops here, before any file
-        if factor != 1:
-            raise EnhanceKitError(
-                "--window needs a model that keeps the image size, not a super-resolution one"
-            )
+        check_window_model(factor)
     # 2D models take image folders, and volume folders slice by slice.
     files = [
         file
@@ -357,9 +355,7 @@ def evaluate(
         if input is not None or degrade is None:
             raise EnhanceKitError("volumes are evaluated with --degrade awgn:S (no --input folder)")
         if window is not None:
-            raise EnhanceKitError(
-                "--window applies to 2D images in eval (volumes are scored in their own range)"
-            )
+            raise EnhanceKitError("eval --window applies to 2D images, not volumes")
         settings = {"target": str(target), "weights": str(weights) if weights else None, "tile": tile}
         options = {
             "device": device,
@@ -399,8 +395,8 @@ def evaluate(
     _, net = build_model(model, weights=weights, scale=scale, noise_sigma=noise_sigma)
     model_scale = int(getattr(net, "scale", 1))
     window_request = parse_window(window) if window is not None else None
-    if window is not None and model_scale != 1:
-        raise EnhanceKitError("--window needs a model that keeps the size (not super-resolution)")
+    if window is not None:
+        check_window_model(model_scale)
     if degradation is not None and degradation.scale != model_scale:
         raise EnhanceKitError(
             f"model {model} upscales by {model_scale} but the degradation {degrade or spec} "

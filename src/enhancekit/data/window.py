@@ -25,6 +25,15 @@ AUTO_PERCENTILES = (0.5, 99.5)
 NARROW_SHARE = 0.1
 
 
+_SAME_SIZE = "--window needs a model that keeps the image size, not a super-resolution one"
+
+
+def check_window_model(scale: int) -> None:
+    """Refuse a window for a model that changes the size: outside values could not be kept."""
+    if scale != 1:
+        raise EnhanceKitError(_SAME_SIZE)
+
+
 def parse_window(text: str) -> tuple[float, float] | None:
     """``"LO,HI"`` as two numbers (LO < HI), or None for ``"auto"``."""
     if text.strip().lower() == "auto":
@@ -96,7 +105,7 @@ def run_windowed(
     low, high = window
     output = np.asarray(run(stretch(values, window)), dtype=np.float32)
     if output.shape != values.shape:
-        raise EnhanceKitError("--window needs a model that keeps the image size (not a super-resolution one)")
+        raise EnhanceKitError(_SAME_SIZE)
     inside = (values >= low) & (values <= high)
     return np.where(inside, output * (high - low) + low, values).astype(np.float32)
 
