@@ -129,6 +129,7 @@ def make_comparison(
     border: int,
     regions: Sequence[Region] = (),
     zoom: int | None = None,
+    window: str | None = None,
 ) -> Comparison:
     """Run every model on every (name, input, target) pair and draw one row per pair.
 
@@ -146,6 +147,7 @@ def make_comparison(
             :data:`AUTO_SIDE`), one for every image, or one per image.
         zoom: integer nearest-neighbour enlargement of the regions; by default the largest that keeps
             them within :data:`FIT_SIDE` pixels (at least 1).
+        window: the ``--window`` the pairs were seen through, named in the footer.
 
     Raises:
         EnhanceKitError: no models or no pairs, a region outside its target, as many regions as neither 1
@@ -168,7 +170,7 @@ def make_comparison(
     if zoom is None:
         longest = max(max(row.region.width, row.region.height) for row in rows)
         zoom = max(1, FIT_SIDE // longest)
-    note = _note(metrics, color, border, zoom)
+    note = _note(metrics, color, border, zoom, window)
     picture, panels = _draw(rows, zoom, note)
     return Comparison(picture, panels, zoom)
 
@@ -230,13 +232,15 @@ def _format_scores(scores: dict[str, float]) -> str:
     )
 
 
-def _note(metrics: Sequence[Metric], color: str, border: int, zoom: int) -> str:
+def _note(metrics: Sequence[Metric], color: str, border: int, zoom: int, window: str | None = None) -> str:
     """The footer: how the scores were measured and how the regions are shown."""
     names = "/".join(metric.name.upper() for metric in metrics)
     channel = "Y channel" if color == "y" else "all channels"
     excluded = f", {border} px border excluded" if border else ""
+    windowed = f", within the window {window}" if window else ""
     shown = f"enlarged x{zoom} (nearest neighbour)" if zoom > 1 else "shown 1:1"
-    return f"{names} on the whole image ({channel}{excluded}); crops X,Y,W,H in target pixels, {shown}."
+    measured = f"{names} on the whole image ({channel}{excluded}{windowed})"
+    return f"{measured}; crops X,Y,W,H in target pixels, {shown}."
 
 
 @functools.lru_cache(maxsize=8)

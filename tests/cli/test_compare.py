@@ -142,3 +142,41 @@ def test_user_errors_are_one_line(tmp_path, extra, message):
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not out.exists()
+
+
+def test_compare_window_shows_and_scores_a_ct_slice_within_its_window(tmp_path, make_ct_dicom):
+    from enhancekit.cli.compare import _windowed
+
+    tissue = np.asarray(Image.open(SR / "butterfly.png").convert("L"), dtype=np.float64) / 255 * 300 - 100
+    noisy = tissue + np.random.default_rng(3).normal(0, 20, tissue.shape)
+    for folder, hu in (("clean", tissue), ("noisy", noisy)):
+        (tmp_path / folder).mkdir()
+        make_ct_dicom(tmp_path / folder / "ct.dcm", np.rint(hu + 1024), center=40, width=400)
+    picture = tmp_path / "ct.png"
+    result = invoke(
+        "compare",
+        "--target",
+        tmp_path / "clean",
+        "--input",
+        tmp_path / "noisy",
+        "-m",
+        "gaussian-filter",
+        "--window",
+        "-160,240",
+        "-o",
+        picture,
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(picture).size[0] > 0
+    # The panels show the window stretched to the full gray scale; the file's own range would be a flat band.
+    pairs = [
+        (
+            "ct.dcm",
+            read_image(tmp_path / "noisy" / "ct.dcm"),
+            read_image(tmp_path / "clean" / "ct.dcm").pixels,
+        )
+    ]
+    ((_, shown, reference),) = list(_windowed(pairs, (-160.0, 240.0)))
+    expected = np.clip((tissue + 160) / 400, 0, 1)
+    assert np.abs(reference[..., 0] - expected).max() < 1.5 / 400
+    assert shown.pixels.max() - shown.pixels.min() > 0.7

@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from enhancekit.cli.common import (
+    WindowOpt,
     build_model,
     derivation,
     guard_output_dir,
@@ -86,15 +87,6 @@ ScaleOpt = Annotated[int | None, typer.Option(min=1, help="Scale of a free-scale
 ColorOpt = Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")]
 CropOpt = Annotated[
     int | None, typer.Option(min=0, help="Border pixels excluded from metrics (default: SR crops scale).")
-]
-WindowOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Intensity window LO,HI in the file's values (DICOM: after Rescale Slope/Intercept, e.g. HU), "
-        "or auto (a DICOM's own window, else the 0.5-99.5% range): stretched to the model's [0, 1]; values "
-        "outside it are left unchanged. For data that fill a sliver of their range (CT, 12-bit data in "
-        "16-bit files). eval also scores within the window."
-    ),
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON to this file.")]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from torch import nn
 
 from enhancekit.cli.ui import console
@@ -17,6 +19,17 @@ from enhancekit.registry import (
     weights_card,
     weights_card_args,
 )
+
+# `--window`, shared by enhance, eval and compare.
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Intensity window LO,HI in the file's values (DICOM: after Rescale Slope/Intercept, e.g. HU), "
+        "or auto (a DICOM's own window, else the 0.5-99.5% range): stretched to the model's [0, 1]; values "
+        "outside it are left unchanged. For data that fill a sliver of their range (CT, 12-bit data in "
+        "16-bit files). eval and compare also score (compare also shows) within the window."
+    ),
+]
 
 
 def has_free_scale(entry: ModelEntry) -> bool:

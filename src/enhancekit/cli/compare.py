@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from enhancekit.cli.common import build_model, has_free_scale, scale_between_folders, tied_scale
+from enhancekit.cli.common import WindowOpt, build_model, has_free_scale, scale_between_folders, tied_scale
 from enhancekit.cli.ui import console, progress_bars, track
 from enhancekit.compare import AUTO_SIDE, AUTO_SIDE_SR, FIT_SIDE, NamedModel, make_comparison, parse_region
 from enhancekit.data.degradations import Degradation, parse_degradation
-from enhancekit.data.io import list_inputs, pair_by_stem, write_image
+from enhancekit.data.io import ImageData, list_inputs, pair_by_stem, write_image
+from enhancekit.data.window import check_window_model, parse_window, stretch, window_for
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import degraded_pairs, folder_pairs
 from enhancekit.inference import Enhancer
@@ -61,6 +64,7 @@ def compare(
     metrics: Annotated[str, typer.Option(help="Comma-separated: psnr,ssim,mse,niqe.")] = "psnr,ssim",
     color: Annotated[str | None, typer.Option(help="y | rgb (default: the task's; SR uses y).")] = None,
     images: Annotated[int, typer.Option(min=1, help="At most this many images (one row each).")] = 3,
+    window: WindowOpt = None,
 ) -> None:
     """Draw a side-by-side picture: input, each model's output and the ground truth, titled with scores."""
     entries = [get_model_entry(name) for name in model]
@@ -97,6 +101,9 @@ def compare(
         if degradation is not None
         else folder_pairs(input_files or [], target_files)
     )
+    if window is not None:
+        check_window_model(scale)
+        pairs = _windowed(pairs, parse_window(window))
     with progress_bars() as progress:
         comparison = make_comparison(
             track(pairs, len(target_files), "comparing", progress),
@@ -107,11 +114,24 @@ def compare(
             border=scale if defaults.crop_is_scale else 0,
             regions=regions,
             zoom=zoom,
+            window=window,
         )
     write_image(output, np.asarray(comparison.image), bit_depth=8)
     console.print(
         f"wrote {output}: {len(target_files)} image(s) x {len(named) + 2} panels, zoom x{comparison.zoom}"
     )
+
+
+def _windowed(
+    pairs: Iterable[tuple[str, ImageData, np.ndarray]], request: tuple[float, float] | None
+) -> Iterator[tuple[str, ImageData, np.ndarray]]:
+    """Pairs seen through the input's window: what the models get under ``--window``, and what is shown and
+    scored (values outside the window show as its ends, as a viewer's window shows them)."""
+    for name, source, target in pairs:
+        span = window_for(source, source.pixels, request)
+        # 16 bits: the stretched window keeps its levels when outputs are quantised.
+        shown = replace(source, pixels=stretch(source.pixels, span), bit_depth=16)
+        yield name, shown, stretch(target, span)
 
 
 def _weights_per_model(weights: list[str], names: list[str]) -> list[Path | None]:
