@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
+from collections.abc import Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -140,6 +141,41 @@ def declared_range(header: Any) -> tuple[float, float]:
     else:
         low, high = 0.0, 2.0**bits - 1
     return (high, low) if str(header.get("PhotometricInterpretation", "")) == "MONOCHROME1" else (low, high)
+
+
+def display_window(header: Any) -> tuple[float, float] | None:
+    """The first Window Center/Width pair of a header, as (low, high) in modality units (e.g. HU), or None."""
+    center, width = _header_number(header, "WindowCenter"), _header_number(header, "WindowWidth")
+    if center is None or width is None or not width > 0:
+        return None
+    return center - width / 2, center + width / 2
+
+
+def _header_number(header: Any, keyword: str) -> float | None:
+    """A number from the header's top level or, in enhanced (multi-frame) objects, from the functional groups
+    shared by all frames (else the first frame's), where Rescale and Window values live. The first of several
+    values."""
+    value = header.get(keyword)
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if value is not None:
+            break
+        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            try:
+                value = header.get(groups)[0].get(sequence)[0].get(keyword)
+            except (IndexError, TypeError, AttributeError):  # a group or sequence is missing or empty
+                continue
+            if value is not None:
+                break
+    if value is None or value == "":
+        return None
+    # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat.
+    return float(value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value)
+
+
+def rescale(header: Any) -> tuple[float, float]:
+    """Rescale Slope and Intercept (stored value -> modality units, e.g. HU); (1, 0) when absent."""
+    slope = _header_number(header, "RescaleSlope") or 1.0  # 0 is not a valid slope
+    return slope, _header_number(header, "RescaleIntercept") or 0.0
 
 
 def storage_dtype(header: Any) -> np.dtype:

@@ -10,12 +10,11 @@ changing air or metal).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from enhancekit.data.dicom import declared_range
+from enhancekit.data.dicom import declared_range, display_window, rescale
 from enhancekit.data.io import ImageData, VolumeData
 from enhancekit.errors import EnhanceKitError
 
@@ -61,7 +60,7 @@ def window_for(
     """
     header = data.metadata.get("dicom")
     if request is None and header is not None:
-        request = _dicom_window(header)
+        request = display_window(header)
     if request is None:
         low, high = _spread(values)
         return (low, high) if high > low else None
@@ -110,41 +109,11 @@ def run_windowed(
     return np.where(inside, output * (high - low) + low, values).astype(np.float32)
 
 
-def _dicom_window(header: Any) -> tuple[float, float] | None:
-    """The first Window Center/Width pair of a DICOM header, as (low, high) in its modality units."""
-    center, width = _dicom_value(header, "WindowCenter"), _dicom_value(header, "WindowWidth")
-    if center is None or width is None or not width > 0:
-        return None
-    return center - width / 2, center + width / 2
-
-
-def _dicom_value(header: Any, keyword: str) -> float | None:
-    """A number from the header's top level or, in enhanced (multi-frame) objects, from the functional groups
-    shared by all frames (else the first frame's), where Rescale and Window values live. The first of several
-    values."""
-    value = header.get(keyword)
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        if value is not None:
-            break
-        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
-            try:
-                value = header.get(groups)[0].get(sequence)[0].get(keyword)
-            except (IndexError, TypeError, AttributeError):  # a group or sequence is missing or empty
-                continue
-            if value is not None:
-                break
-    if value is None or value == "":
-        return None
-    # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat.
-    return float(value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value)
-
-
 def _unit_mapping(data: ImageData | VolumeData) -> Callable[[float], float]:
     """File value -> the [0, 1] value the model sees."""
     header = data.metadata.get("dicom")
     if header is not None:
-        slope = _dicom_value(header, "RescaleSlope") or 1.0  # 0 is not a valid slope
-        intercept = _dicom_value(header, "RescaleIntercept") or 0.0
+        slope, intercept = rescale(header)
         low, high = declared_range(header)
         return lambda value: ((value - intercept) / slope - low) / (high - low)
     if isinstance(data, VolumeData):
