@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,68 @@ def make_ct_dicom(make_dicom) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def make_ct_series() -> Callable[..., list[Path]]:
+    """``make_ct_series(folder, stored, names, instance_numbers, positions=True)`` writes each slice of
+    ``stored`` (int16, slices first) as a single-frame CT file of one series with pydicom alone, from the
+    real ``CT_small.dcm`` header: slice ``k`` lies at z = 2.5 k mm and is saved as ``names[k]`` with Instance
+    Number ``instance_numbers[k]``; ``positions=False`` leaves out Image Position / Orientation (Patient)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    template = DATA / "dicom" / "CT_small.dcm"
+
+    def make(
+        folder: Path,
+        stored: np.ndarray,
+        names: list[str],
+        instance_numbers: list[int],
+        positions: bool = True,
+    ) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        series = generate_uid()
+        paths = []
+        for index, (name, number) in enumerate(zip(names, instance_numbers, strict=True)):
+            dataset = pydicom.dcmread(template)
+            dataset.SeriesInstanceUID = series
+            dataset.SOPInstanceUID = generate_uid()
+            dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+            dataset.InstanceNumber = number
+            dataset.ImagePositionPatient = [-158.1, -179.0, 2.5 * index]
+            if not positions:
+                del dataset.ImagePositionPatient, dataset.ImageOrientationPatient
+            dataset.set_pixel_data(stored[index].astype(np.int16), "MONOCHROME2", bits_stored=16)
+            dataset.save_as(folder / name)
+            paths.append(folder / name)
+        return paths
+
+    return make
+
+
+@pytest.fixture
+def ct_head_slices() -> np.ndarray:
+    """Six slices (first axis) of the real head CT crop, signed 16-bit stored values (HU = stored - 1024)."""
+    import nibabel as nib
+
+    data = np.asarray(nib.load(DATA / "volumes" / "CT_pitch.nii.gz").dataobj)[40:72, 60:100, 20:26]
+    return np.moveaxis(data, -1, 0).astype(np.int16) * 8
+
+
+@dataclass
+class CTSeries:
+    folder: Path
+    stored: np.ndarray
+    names: list[str]
+    instance_numbers: list[int]
+
+
+@pytest.fixture
+def ct_series(tmp_path, make_ct_series, ct_head_slices) -> CTSeries:
+    """The six head CT slices as a series in ``tmp_path / "ct"``, whose file names and Instance Numbers do not
+    follow the slices (slice ``k`` at z = 2.5 k mm is ``names[k]``)."""
+    names = ["IM0004.dcm", "IM0001.dcm", "IM0006.dcm", "IM0002.dcm", "IM0005.dcm", "IM0003.dcm"]
+    numbers = [3, 6, 1, 5, 2, 4]
+    make_ct_series(tmp_path / "ct", ct_head_slices, names, numbers)
+    return CTSeries(tmp_path / "ct", ct_head_slices, names, numbers)

@@ -25,9 +25,9 @@ from enhancekit.data.io import (
     list_inputs,
     pair_by_stem,
     read_image,
-    read_volume,
     to_float,
 )
+from enhancekit.data.series import VolumeSource, read_volume_source
 from enhancekit.errors import EnhanceKitError
 from enhancekit.metrics import Metric
 
@@ -128,18 +128,20 @@ def degraded_pairs(
 
 
 def degraded_volume_pairs(
-    targets: Sequence[Path], degradation: Degradation
-) -> Iterator[tuple[str, VolumeData, np.ndarray, np.ndarray]]:
-    """(name, volume, degraded, clean) for 3D (or 4D: a series of 3D) volume files, on the volume's [0, 1]
-    normalised scale."""
+    targets: Sequence[VolumeSource], degradation: Degradation
+) -> Iterator[tuple[VolumeSource, VolumeData, np.ndarray, np.ndarray]]:
+    """(source, volume, degraded, clean) for 3D (or 4D: a series of 3D) volume files and DICOM series, on the
+    volume's [0, 1] normalised scale."""
     if degradation.scale != 1:
         raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
-    for path in targets:
-        volume = read_volume(path)
+    for source in targets:
+        volume = read_volume_source(source)
         if volume.voxels.ndim not in (3, 4):
-            raise EnhanceKitError(f"{path.name}: expected a 3D or 4D volume, got shape {volume.voxels.shape}")
+            raise EnhanceKitError(
+                f"{source.name}: expected a 3D or 4D volume, got shape {volume.voxels.shape}"
+            )
         clean = volume.normalized()
-        yield path.name, volume, np.asarray(degradation(clean), np.float32), clean
+        yield source, volume, np.asarray(degradation(clean), np.float32), clean
 
 
 def holds_volumes(path: Path) -> bool:

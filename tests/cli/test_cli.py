@@ -294,7 +294,7 @@ def test_a_model_failing_on_one_file_does_not_stop_the_batch(hr_dir, tmp_path, m
     small.save(hr_dir / "small.png")
     result = invoke("enhance", hr_dir, "-o", tmp_path / "out", "-m", "x-fails-wide")
     assert result.exit_code == 1
-    assert "the model failed on this file: RuntimeError: Padding size" in result.output
+    assert "the model failed on this input: RuntimeError: Padding size" in result.output
     assert "Traceback" not in result.output
     # baby (512 px) fails; butterfly (256 px) and the small one, after it, are still written.
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["butterfly.png", "small.png"]

@@ -31,9 +31,15 @@ from enhancekit.data.io import (
     is_volume_file,
     list_inputs,
     read_image,
-    read_volume,
     write_image,
-    write_volume,
+)
+from enhancekit.data.series import (
+    DicomSeries,
+    VolumeSource,
+    files_of,
+    list_volume_sources,
+    read_volume_source,
+    write_volume_source,
 )
 from enhancekit.data.window import (
     NARROW_SHARE,
@@ -183,13 +189,16 @@ def enhance(
     if window is not None:
         parse_window(window)  # a malformed window stops here, before any file
         check_window_model(factor)
-    # 2D models take image folders, and volume folders slice by slice.
-    files = [
-        file
-        for path in inputs
-        for file in list_inputs([path], volumes=is_3d(net) or holds_volumes(path), keep_unreadable=True)
-    ]
-    guard_output_dir(output_dir, files)
+    # 3D models take volumes and DICOM series; 2D models image folders, and volume folders slice by slice.
+    if is_3d(net):
+        files = list_volume_sources(inputs, keep_unreadable=True)
+    else:
+        files = [
+            file
+            for path in inputs
+            for file in list_inputs([path], volumes=holds_volumes(path), keep_unreadable=True)
+        ]
+    guard_output_dir(output_dir, files_of(files))
     resolved = weights.resolve() if weights else None
     made_by = derivation("enhance", model, weights=resolved, scale=scale, tta=tta, window=window)
     failures = []
@@ -206,7 +215,8 @@ def enhance(
                 failures.append(failure)
                 console.print(f"[red]error:[/red] {failure}", highlight=False, soft_wrap=True)
     done = len(files) - len(failures)
-    console.print(f"{done} of {len(files)} image(s) written to {output_dir}")
+    kind = "volume(s)" if is_3d(net) else "image(s)"
+    console.print(f"{done} of {len(files)} {kind} written to {output_dir}")
     notes.show()
     if failures:
         raise typer.Exit(1)
@@ -263,7 +273,7 @@ def is_3d(net) -> bool:
 
 def _enhance_file(
     enhancer,
-    path: Path,
+    path: VolumeSource,
     output_dir: Path,
     factor: int,
     on_slice,
@@ -275,6 +285,7 @@ def _enhance_file(
     raised. ``derivation`` names the processing in outputs that record it (DICOM); ``window`` is the
     ``--window`` option (the intensities the model works on); ``notes`` collects what to tell about them."""
     notes = notes if notes is not None else IntensityNotes()
+    label = path.name if isinstance(path, DicomSeries) else str(path)
 
     def run(data, values: np.ndarray, model_run) -> np.ndarray:
         if window is None:
@@ -288,11 +299,11 @@ def _enhance_file(
         return run_windowed(model_run, values, span)
 
     try:
-        if enhancer.spatial_dims == 3 or is_volume_file(path):
-            volume = read_volume(path)
+        if isinstance(path, DicomSeries) or enhancer.spatial_dims == 3 or is_volume_file(path):
+            volume = read_volume_source(path)
             voxels = run(volume, volume.normalized(), _volume_runner(enhancer, volume, on_slice))
             volume.metadata["derivation"] = derivation
-            write_volume(output_dir / path.name, volume.from_normalized(voxels))
+            write_volume_source(output_dir, path, volume.from_normalized(voxels))
             return None
         image = read_image(path)
         output = run(image, image.pixels, enhancer)
@@ -306,10 +317,10 @@ def _enhance_file(
         write_image(output_dir / path.name, output, bit_depth=image.bit_depth, alpha=alpha, metadata=metadata)
     except EnhanceKitError as exc:
         message = str(exc)
-        return message if path.name in message else f"{path}: {message}"
+        return message if path.name in message else f"{label}: {message}"
     except Exception as exc:  # noqa: BLE001 - a model failing on one file must not abort the whole batch
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"{path}: the model failed on this file: {type(exc).__name__}: {first_line}"
+        return f"{label}: the model failed on this input: {type(exc).__name__}: {first_line}"
     return None
 
 
@@ -461,10 +472,10 @@ def _evaluate_volumes(
 ) -> None:
     measured = parse_metrics(metrics, volumes=True)
     degradation = parse_degradation(degrade)
-    target_files = list_inputs([target], volumes=True)
+    target_files = list_volume_sources([target])
     _, net = build_model(model, weights=weights, scale=None, noise_sigma=known_noise_sigma(degradation))
     if save is not None:
-        guard_output_dir(save, target_files)
+        guard_output_dir(save, files_of(target_files))
     report = Report(
         model=model,
         metric_names=[m.name for m in measured],
@@ -474,11 +485,11 @@ def _evaluate_volumes(
         enhancer = _enhancer(net, progress, **options)
         on_slice = tile_progress(progress)
         pairs = degraded_volume_pairs(target_files, degradation)
-        for name, volume, noisy, clean in track(pairs, len(target_files), f"evaluating {model}", progress):
+        for source, volume, noisy, clean in track(pairs, len(target_files), f"evaluating {model}", progress):
             output = np.clip(_volume_runner(enhancer, volume, on_slice)(noisy), 0.0, 1.0)
-            report.images.append({"name": name, **measure_volume(output, clean, measured)})
+            report.images.append({"name": source.name, **measure_volume(output, clean, measured)})
             if save is not None:
-                write_volume(save / name, volume.from_normalized(output))
+                write_volume_source(save, source, volume.from_normalized(output))
     _finish(report, f"{model} on {target} (3D)", json_path)
 
 

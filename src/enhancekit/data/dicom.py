@@ -90,8 +90,8 @@ def read_dicom(path: Any) -> tuple[np.ndarray, Any]:
     return pixels, dataset
 
 
-def frame_count(path: Any) -> int:
-    """The number of frames in a DICOM file, read from its header only."""
+def read_header(path: Any) -> Any:
+    """A DICOM file's header, without reading its pixel data."""
     import pydicom
 
     if not _looks_like_dicom(path):
@@ -99,10 +99,40 @@ def frame_count(path: Any) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            header = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        return int(header.get("NumberOfFrames", 1) or 1)
+            return pydicom.dcmread(path, force=True, stop_before_pixels=True)
     except Exception as exc:  # a damaged header
         raise DicomError(_message(exc)) from exc
+
+
+def frame_count(path: Any) -> int:
+    """The number of frames in a DICOM file, read from its header only."""
+    header = read_header(path)
+    try:
+        return int(header.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError) as exc:
+        raise DicomError(f"unreadable Number of Frames: {_message(exc)}") from exc
+
+
+def slice_positions(headers: Sequence[Any]) -> list[float] | None:
+    """Each slice's position (mm) along the normal of its image plane, from Image Position / Orientation
+    (Patient); None unless every header has both and all share one orientation.
+
+    Slices of a CT or MR series are ordered by this, not by file name or Instance Number, which scanners and
+    exports number in either direction or not at all.
+    """
+    orientations, positions = [], []
+    for header in headers:
+        try:
+            orientations.append(np.array([float(v) for v in header.ImageOrientationPatient]))
+            positions.append(np.array([float(v) for v in header.ImagePositionPatient]))
+        except (AttributeError, TypeError, ValueError):
+            return None
+    if any(o.shape != (6,) or p.shape != (3,) for o, p in zip(orientations, positions, strict=True)):
+        return None
+    if any(not np.allclose(o, orientations[0], atol=1e-4) for o in orientations):
+        return None
+    normal = np.cross(orientations[0][:3], orientations[0][3:])
+    return [float(normal @ position) for position in positions]
 
 
 def _looks_like_dicom(path: Any) -> bool:

@@ -1,0 +1,206 @@
+"""DICOM series: the single-frame slices of a CT or MR series taken as one volume, for 3D models.
+
+Scanners and PACS exports store a CT or MR series as a folder of single-frame files, one per slice. A 2D
+model takes them one by one (each is an image); a 3D model needs them stacked. Here the single-frame DICOM
+files among the inputs are grouped by Series Instance UID, each group is ordered along the normal of its image
+plane (Image Position / Orientation (Patient); else Instance Number; else file name) and read as one volume
+whose slices keep their own headers, so that each is written back as a derived DICOM of its source, under its
+own name. A lone slice is not a volume: folders' lone slices are left out, as their other 2D images are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from enhancekit.data.dicom import (
+    DICOM_EXTENSIONS,
+    DicomError,
+    declared_range,
+    read_dicom,
+    read_header,
+    rescale,
+    slice_positions,
+    write_dicom,
+)
+from enhancekit.data.io import (
+    VolumeData,
+    atomic_output,
+    folder_contents,
+    is_volume_file,
+    read_volume,
+    write_volume,
+)
+from enhancekit.errors import EnhanceKitError
+
+__all__ = [
+    "DicomSeries",
+    "VolumeSource",
+    "files_of",
+    "list_volume_sources",
+    "read_volume_source",
+    "write_volume_source",
+]
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """The single-frame DICOM files of one series, in slice order."""
+
+    files: tuple[Path, ...]
+
+    @property
+    def name(self) -> str:
+        """How reports and errors name the series: its folder and first and last files."""
+        first, last = self.files[0], self.files[-1]
+        return f"{first.parent.name}/{first.name}..{last.name} ({len(self.files)} slices)"
+
+
+VolumeSource = Path | DicomSeries
+
+
+def files_of(sources: Sequence[VolumeSource]) -> list[Path]:
+    """The files behind ``sources``: volume files as they are, each series' slices."""
+    return [
+        file for source in sources for file in (source.files if isinstance(source, DicomSeries) else [source])
+    ]
+
+
+def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = False) -> list[VolumeSource]:
+    """The volumes among ``paths`` for a 3D model: volume files (as :func:`~enhancekit.data.io.list_inputs`
+    lists them), then the series formed by their single-frame DICOM files.
+
+    Single-frame DICOM files named directly always take part (a lone one fails when read); in folders, lone
+    slices are left out. An unreadable TIFF or DICOM stops the listing, unless ``keep_unreadable``: it is then
+    listed, to fail when read.
+
+    Raises:
+        EnhanceKitError: a path does not exist, a header cannot be read, or no volume was found.
+    """
+    volumes: list[VolumeSource] = []
+    slices: list[tuple[Path, bool]] = []  # (file, named directly)
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for entry, kind in folder_contents(path):
+                if kind == "unreadable" and not keep_unreadable:
+                    is_volume_file(entry)  # raises, naming the file and the reason
+                if kind in ("volume", "unreadable"):
+                    volumes.append(entry)
+                elif entry.name.lower().endswith(DICOM_EXTENSIONS):
+                    slices.append((entry, False))
+        elif path.is_file():
+            if path.name.lower().endswith(DICOM_EXTENSIONS) and not _is_volume(path):
+                slices.append((path, True))
+            else:
+                volumes.append(path)
+        else:
+            raise EnhanceKitError(f"input not found: {path}")
+    for series in _group_series([file for file, _ in slices]):
+        if len(series.files) > 1 or (series.files[0], True) in slices:
+            volumes.append(series)
+    if not volumes:
+        where = ", ".join(str(given) for given in paths) or "an empty path list"
+        raise EnhanceKitError(f"no volume files or DICOM series found in {where}")
+    return volumes
+
+
+def _is_volume(path: Path) -> bool:
+    try:
+        return is_volume_file(path)
+    except EnhanceKitError:
+        return True  # unknown: listed as a file, which fails when read, naming the reason
+
+
+def _group_series(files: list[Path]) -> list[DicomSeries]:
+    """``files`` (single-frame DICOM) grouped by Series Instance UID, each group in slice order."""
+    groups: dict[str, list[tuple[Path, Any]]] = {}
+    for path in files:
+        try:
+            header = read_header(path)
+        except DicomError as exc:
+            raise EnhanceKitError(f"cannot read {path}: {exc}") from exc
+        groups.setdefault(str(header.get("SeriesInstanceUID", "")), []).append((path, header))
+    return [DicomSeries(tuple(_slice_order(members))) for members in groups.values()]
+
+
+def _slice_order(members: list[tuple[Path, Any]]) -> list[Path]:
+    positions = slice_positions([header for _, header in members])
+    if positions is None:
+        numbers = [header.get("InstanceNumber") for _, header in members]
+        if all(isinstance(number, int) for number in numbers):
+            positions = numbers
+    if positions is None:
+        return [path for path, _ in members]  # folders list their files by name
+    order = sorted(range(len(members)), key=lambda i: positions[i])
+    return [members[i][0] for i in order]
+
+
+def read_volume_source(source: VolumeSource) -> VolumeData:
+    """A volume file (:func:`~enhancekit.data.io.read_volume`) or a DICOM series: its slices stacked first,
+    mapped to [0, 1] by the range their headers declare, each slice's header kept for writing back.
+
+    Raises:
+        EnhanceKitError: a slice cannot be read, or the slices cannot form one volume (a lone slice, different
+            sizes, value mappings or rescales).
+    """
+    if isinstance(source, Path):
+        return read_volume(source)
+    if len(source.files) == 1:
+        raise EnhanceKitError(
+            f"{source.files[0]} is a single DICOM slice, not a volume: a 3D model needs a multi-frame file "
+            "or the slices of a series (use a 2D model for single images)"
+        )
+    stored, headers = [], []
+    for path in source.files:
+        try:
+            pixels, header = read_dicom(path)
+        except DicomError as exc:
+            raise EnhanceKitError(f"cannot read {path}: {exc}") from exc
+        stored.append(pixels)
+        headers.append(header)
+    # One volume needs one grid and one mapping of stored values to intensities for all its slices.
+    properties = {
+        "size": [pixels.shape for pixels in stored],
+        "value mapping": [declared_range(header) for header in headers],
+        "Rescale Slope/Intercept": [rescale(header) for header in headers],
+    }
+    for what, values in properties.items():
+        differing = next((i for i, value in enumerate(values) if value != values[0]), None)
+        if differing is not None:
+            raise EnhanceKitError(
+                f"cannot stack the series {source.name}: {source.files[differing].name} differs from "
+                f"{source.files[0].name} in {what} ({values[differing]} vs {values[0]})"
+            )
+    voxels = np.stack(stored).astype(np.float32)
+    return VolumeData(
+        voxels,
+        stored[0].dtype,
+        declared_range(headers[0]),
+        # "dicom": the first slice speaks for the series (display window, rescale, value mapping).
+        metadata={
+            "dicom": headers[0],
+            "series": list(zip(source.files, headers, strict=True)),
+            "axes": "IYXS" if voxels.ndim == 4 else "IYX",
+        },
+    )
+
+
+def write_volume_source(output_dir: Path, source: VolumeSource, volume: VolumeData) -> None:
+    """Write ``volume`` (read from ``source``) into ``output_dir`` as its source was stored: a volume file
+    under the source's name, a series as one derived DICOM per slice under each slice's name."""
+    if isinstance(source, Path):
+        write_volume(output_dir / source.name, volume)
+        return
+    derivation = volume.metadata.get("derivation", "processed")
+    for (path, header), values in zip(volume.metadata["series"], volume.voxels, strict=True):
+        destination = output_dir / path.name
+        try:
+            with atomic_output(destination) as handle:
+                write_dicom(handle, values, header, derivation)
+        except (OSError, DicomError) as exc:
+            raise EnhanceKitError(f"cannot write {destination}: {exc}") from exc
