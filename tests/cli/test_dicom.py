@@ -276,3 +276,24 @@ def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
         assert entry["name"] == "ct/IM0004.dcm..IM0003.dcm (6 slices)"
         psnr[model] = entry["psnr"]
     assert psnr["gaussian-filter-3d"] > psnr["identity-3d"] + 3, psnr
+
+
+def test_dicom_files_named_without_extension_are_read_and_written_as_dicom(
+    tmp_path, make_ct_series, ct_head_slices
+):
+    # As PACS exports name them: by UID (whose last part reads as an extension) or IMnnnn, beside a DICOMDIR.
+    names = ["1.2.826.0.1.3680043.8.498.10", "1.2.826.0.1.3680043.8.498.11", "IM0003"]
+    make_ct_series(tmp_path / "ct", ct_head_slices[:3], names, [1, 2, 3])
+    (tmp_path / "ct" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
+    (tmp_path / "ct" / "notes.txt").write_text("not an image")
+    for model, written_count in (
+        ("gaussian-filter-3d", "1 of 1 volume(s)"),
+        ("gaussian-filter", "3 of 3 image(s)"),
+    ):
+        out = tmp_path / model
+        result = CliRunner().invoke(app, ["enhance", str(tmp_path / "ct"), "-o", str(out), "-m", model])
+        assert result.exit_code == 0, result.output
+        assert f"{written_count} written" in result.output
+        assert sorted(p.name for p in out.iterdir()) == sorted(names)
+        for name in names:
+            assert "gaussian-filter" in _read(out / name).DerivationDescription

@@ -435,6 +435,10 @@ def test_file_stem() -> None:
     assert file_stem("a/BRAIN.NII.GZ") == "BRAIN"
     assert file_stem("x/baby.x3.png") == "baby.x3"
     assert file_stem("noext") == "noext"
+    # DICOM files named by UID: the last part is not an extension, or every slice would share one stem.
+    assert file_stem("exam/1.2.840.113619.2.55.3.11") == "1.2.840.113619.2.55.3.11"
+    uid_names = [Path(f"1.2.840.113619.2.55.3.{k}") for k in (10, 11, 12)]
+    assert pair_by_stem(uid_names, uid_names[::-1]) == list(zip(uid_names, uid_names, strict=True))
 
 
 def test_list_inputs_takes_images_from_folders(tmp_path: Path) -> None:

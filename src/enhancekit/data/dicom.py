@@ -135,6 +135,17 @@ def slice_positions(headers: Sequence[Any]) -> list[float] | None:
     return [float(normal @ position) for position in positions]
 
 
+def has_dicom_preamble(path: Any) -> bool:
+    """Whether a file carries the DICOM preamble ("DICM" after 128 bytes): how a DICOM file named without a
+    DICOM extension (``IM0001``, or a UID such as ``1.2.840.113619.2.1``) is recognised. Stricter than the
+    reader's own test, which also accepts preamble-less files (too weak a sign for an unknown file)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
 def _looks_like_dicom(path: Any) -> bool:
     """ "DICM" after the preamble, or a first element of group 0x0002 / 0x0008 (files without preamble)."""
     with open(path, "rb") as handle:

@@ -41,6 +41,7 @@ from enhancekit.data.dicom import (
     DicomError,
     declared_range,
     frame_count,
+    has_dicom_preamble,
     read_dicom,
     storage_dtype,
     write_dicom,
@@ -55,6 +56,7 @@ __all__ = [
     "file_stem",
     "folder_contents",
     "from_float",
+    "is_dicom_file",
     "is_volume_file",
     "list_inputs",
     "pair_by_stem",
@@ -195,10 +197,11 @@ class VolumeData:
 
 
 def file_stem(path: str | Path) -> str:
-    """The file name without its extension, treating ``.nii.gz`` as one extension."""
+    """The file name without its extension, treating ``.nii.gz`` as one extension. A name without one of our
+    extensions is its own stem: DICOM files named by UID (``1.2.840.113619.2.1``) differ in the last part."""
     name = Path(path).name
     extension = _extension(Path(path))
-    return name[: len(name) - len(extension)] if extension else name
+    return name[: len(name) - len(extension)] if _is_ours(extension) else name
 
 
 def is_volume_file(path: str | Path) -> bool:
@@ -210,7 +213,7 @@ def is_volume_file(path: str | Path) -> bool:
     one). An image with a smaller thumbnail page is still an image. Only the TIFF structure is read.
     """
     path = Path(path)
-    extension = _extension(path)
+    extension = _format_extension(path)
     if extension not in _CONTENT_DECIDED:
         return extension in VOLUME_EXTENSIONS
     try:
@@ -308,12 +311,12 @@ def write_image(
             cannot be written (permissions, disk full).
     """
     path = Path(path)
-    extension = _extension(path)
+    metadata = metadata or {}
+    extension = _output_extension(path, metadata)
     if extension not in IMAGE_EXTENSIONS:
         raise _extension_error("write image", path, IMAGE_EXTENSIONS)
     if not np.isfinite(np.asarray(pixels, dtype=np.float64)).all():
         raise EnhanceKitError(f"cannot write image {path}: it holds NaN or infinite values")
-    metadata = metadata or {}
     if extension in DICOM_EXTENSIONS:
         _write_dicom_image(path, pixels, alpha, metadata)
         return
@@ -402,9 +405,6 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
         ValueError: both a VolumeData and ``like`` given, or integer output requested for NaN / inf voxels.
     """
     path = Path(path)
-    extension = _extension(path)
-    if extension not in VOLUME_EXTENSIONS:
-        raise _extension_error("write volume", path, VOLUME_EXTENSIONS)
     if isinstance(volume, VolumeData):
         if like is not None:
             raise ValueError("write_volume: pass `like` only with a plain array")
@@ -412,6 +412,9 @@ def write_volume(path: str | Path, volume: VolumeData | np.ndarray, like: Volume
     header = like.header if like is not None else None
     affine = like.affine if like is not None else None
     metadata = like.metadata if like is not None else {}
+    extension = _output_extension(path, metadata)
+    if extension not in VOLUME_EXTENSIONS:
+        raise _extension_error("write volume", path, VOLUME_EXTENSIONS)
     if extension in DICOM_EXTENSIONS and "dicom" not in metadata:
         raise EnhanceKitError(f"cannot write volume {path}: {_DICOM_NEEDS_SOURCE}")
     scaled = extension in _NIFTI_EXTENSIONS and header is not None and _has_scaling(header)
@@ -488,7 +491,10 @@ def folder_contents(folder: Path) -> list[tuple[Path, str]]:
         # Hidden files include our own in-progress temporaries and macOS "._name" resource files.
         if entry.name.startswith(".") or not entry.is_file():
             continue
-        extension = _extension(entry)
+        # A DICOMDIR indexes the exported files; it holds no image itself.
+        if entry.name.upper() == "DICOMDIR":
+            continue
+        extension = _format_extension(entry)
         if extension in _CONTENT_DECIDED:
             try:
                 kind = "volume" if is_volume_file(entry) else "image"
@@ -575,9 +581,32 @@ def _extension(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
+def _is_ours(extension: str) -> bool:
+    return extension in IMAGE_EXTENSIONS or extension in VOLUME_EXTENSIONS
+
+
+def _format_extension(path: Path) -> str:
+    """The extension that decides how a file is read: its own, or ``.dcm`` for a DICOM file named otherwise
+    (scanners and PACS exports name files ``IM0001`` or by UID, whose last number reads as an extension)."""
+    extension = _extension(path)
+    return DICOM_EXTENSIONS[0] if not _is_ours(extension) and has_dicom_preamble(path) else extension
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether ``path`` is read as DICOM: by its extension, or by content when its name has none of ours."""
+    return _format_extension(Path(path)) in DICOM_EXTENSIONS
+
+
+def _output_extension(path: Path, metadata: dict[str, Any]) -> str:
+    """The format of an output: its extension's, or DICOM when a DICOM source's result keeps a name without
+    one of our extensions (as :func:`_format_extension` read it)."""
+    extension = _extension(path)
+    return DICOM_EXTENSIONS[0] if not _is_ours(extension) and "dicom" in metadata else extension
+
+
 def _readable_extension(path: Path, kind: str, allowed: tuple[str, ...]) -> str:
     """The extension of an existing file of a supported kind, or the one-line error saying what is wrong."""
-    extension = _extension(path)
+    extension = _format_extension(path)
     if extension not in allowed:
         raise _extension_error(f"read {kind}", path, allowed)
     if not path.is_file():

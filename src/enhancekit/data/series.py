@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from enhancekit.data.dicom import (
-    DICOM_EXTENSIONS,
     DicomError,
     declared_range,
     read_dicom,
@@ -31,6 +30,7 @@ from enhancekit.data.io import (
     VolumeData,
     atomic_output,
     folder_contents,
+    is_dicom_file,
     is_volume_file,
     read_volume,
     write_volume,
@@ -91,10 +91,10 @@ def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = 
                     is_volume_file(entry)  # raises, naming the file and the reason
                 if kind in ("volume", "unreadable"):
                     volumes.append(entry)
-                elif entry.name.lower().endswith(DICOM_EXTENSIONS):
+                elif is_dicom_file(entry):
                     slices.append((entry, False))
         elif path.is_file():
-            if path.name.lower().endswith(DICOM_EXTENSIONS) and not _is_volume(path):
+            if is_dicom_file(path) and not _is_volume(path):
                 slices.append((path, True))
             else:
                 volumes.append(path)
