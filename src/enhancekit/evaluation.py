@@ -113,11 +113,13 @@ def match_target(output: np.ndarray, target: np.ndarray, scale: int, name: str) 
 def degraded_pairs(
     targets: Sequence[Path], degradation: Degradation
 ) -> Iterator[tuple[str, ImageData, np.ndarray]]:
-    """(name, degraded input, target) made from clean targets, the input quantised to the target's depth."""
+    """(name, degraded input, target) made from clean targets, the input quantised to the target's depth
+    (unless the degradation keeps it as floats: ``awgn-float``)."""
     for path in targets:
         image = read_image(path)
         target = degradation.prepare_target(image.pixels)
-        source = quantize(degradation(target), image.bit_depth)
+        degraded = degradation(target)
+        source = quantize(degraded, image.bit_depth) if degradation.saved_as_image else degraded
         yield (
             path.name,
             ImageData(

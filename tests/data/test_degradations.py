@@ -168,3 +168,22 @@ def test_convolutional_upscaling_equals_the_matrix_path(factor):
     torch.testing.assert_close(
         _upscale_by_convolution(x, factor), imresize(x, scale=factor), atol=1e-12, rtol=0
     )
+
+
+def test_eval_inputs_of_awgn_are_saved_images_and_of_awgn_float_floats(tmp_path) -> None:
+    from enhancekit.data.degradations import FloatGaussianNoise, known_noise_sigma
+    from enhancekit.evaluation import degraded_pairs
+
+    gray = Path(__file__).parent / "gray" / "test_001.png"
+    clean = np.asarray(Image.open(gray), np.float64) / 255
+    floats = parse_degradation("awgn-float:25")
+    assert isinstance(floats, FloatGaussianNoise) and known_noise_sigma(floats) == 25
+    (_, saved, target), (_, unrounded, _) = (
+        next(degraded_pairs([gray], parse_degradation(spec))) for spec in ("awgn:25", "awgn-float:25")
+    )
+    np.testing.assert_allclose(target[..., 0], clean, atol=1e-7)
+    # The same noise: as floats (beyond black and white, off the 8-bit grid), or as an 8-bit file holds it.
+    expected = clean + np.random.default_rng(0).normal(0, 25 / 255, clean.shape)
+    assert np.abs(unrounded.pixels[..., 0] - expected).max() < 1e-5
+    assert unrounded.pixels.min() < 0 or unrounded.pixels.max() > 1
+    np.testing.assert_array_equal(saved.pixels[..., 0] * 255, np.rint(np.clip(expected, 0, 1) * 255))

@@ -331,7 +331,11 @@ def evaluate(
         Path | None, typer.Option(help="Folder of inputs, paired with targets by file stem.")
     ] = None,
     degrade: Annotated[
-        str | None, typer.Option(help="Make inputs from targets: bicubic:K or awgn:S.")
+        str | None,
+        typer.Option(
+            help="Make inputs from targets: bicubic:K, awgn:S (as a saved noisy file: clipped, rounded) or "
+            "awgn-float:S (floats, as in published denoising tables)."
+        ),
     ] = None,
     color: ColorOpt = None,
     crop: CropOpt = None,

@@ -233,6 +233,9 @@ class Degradation(ABC):
     name: str
     #: HR size / degraded size (1 for degradations that keep the size)
     scale: int
+    #: whether ``eval`` hands models the degraded image as a saved file would hold it (clipped to [0, 1] and
+    #: rounded to the target's bit depth), rather than as floats
+    saved_as_image: bool = True
 
     @classmethod
     @abstractmethod
@@ -320,6 +323,18 @@ class GaussianNoise(Degradation):
         return f"GaussianNoise(sigma_255={sigma}, seed={self.seed})"
 
 
+class FloatGaussianNoise(GaussianNoise):
+    """:class:`GaussianNoise` whose noisy image ``eval`` passes on as floats, neither clipped nor rounded: the
+    protocol of the published gray-denoising tables (BM3D, DnCNN, ADL on BSD68 / Set12), for comparisons with
+    them. ``awgn:S`` is what a real noisy 8-bit file holds: clipped at black and white, and rounded."""
+
+    name = "awgn-float"
+    saved_as_image = False
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("GaussianNoise", "FloatGaussianNoise", 1)
+
+
 class PoorQuality(Degradation):
     """A poorer exposure of the same scene, for unpaired enhancement recipes that have only good images
     (e.g. dental X-rays): a random gamma in [1.3, 2.2] (darker mid-tones), contrast scaled by [0.6, 0.85]
@@ -360,12 +375,13 @@ def known_noise_sigma(degradation: Degradation | None) -> float | None:
 
 #: spec name -> degradation class; add a class here to make a new ``name:arg`` spec available.
 DEGRADATIONS: dict[str, type[Degradation]] = {
-    cls.name: cls for cls in (BicubicDownscale, GaussianNoise, PoorQuality)
+    cls.name: cls for cls in (BicubicDownscale, GaussianNoise, FloatGaussianNoise, PoorQuality)
 }
 
 _ACCEPTED = (
     "bicubic:K (integer factor K >= 2), awgn:S (noise sigma S > 0 on the 0-255 scale), awgn:A-B "
-    "(blind: sigma drawn from A..B per image) or lowquality:S (darker, flatter, noise up to S)"
+    "(blind: sigma drawn from A..B per image), awgn-float:S (eval: noisy input neither clipped nor "
+    "rounded, as in published tables) or lowquality:S (darker, flatter, noise up to S)"
 )
 
 
