@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from enhancekit.data.degradations import Degradation, crop_to_multiple
 from enhancekit.data.io import (
     ImageData,
     VolumeData,
+    data_range,
     folder_contents,
     from_float,
     is_volume_file,
@@ -138,6 +139,11 @@ def degraded_volume_pairs(
         raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
     for source in targets:
         volume = read_volume_source(source)
+        # Noise is relative to each volume's data range whatever its format: a DICOM maps by its declared
+        # range (signed 16 bits for CT), in which awgn:25 would be thousands of HU.
+        low, high = data_range(volume.voxels)
+        reversed_range = volume.value_range[0] > volume.value_range[1]  # MONOCHROME1: white stays 1
+        volume = replace(volume, value_range=(high, low) if reversed_range else (low, high))
         if volume.voxels.ndim not in (3, 4):
             raise EnhanceKitError(
                 f"{source.name}: expected a 3D or 4D volume, got shape {volume.voxels.shape}"

@@ -258,7 +258,7 @@ def test_enhance_takes_a_dicom_series_as_one_volume_for_a_3d_model(tmp_path, ct_
 def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
     psnr = {}
     for model in ("identity-3d", "gaussian-filter-3d"):
-        report = tmp_path / f"{model}.json"
+        report, saved = tmp_path / f"{model}.json", tmp_path / model
         args = [
             "eval",
             "-m",
@@ -270,12 +270,20 @@ def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
             "--metrics",
             "psnr",
         ]
-        result = CliRunner().invoke(app, [*args, "--json", str(report)])
+        result = CliRunner().invoke(app, [*args, "--json", str(report), "--save", str(saved)])
         assert result.exit_code == 0, result.output
         (entry,) = json.loads(report.read_text())["images"]
         assert entry["name"] == "ct/IM0004.dcm..IM0003.dcm (6 slices)"
         psnr[model] = entry["psnr"]
-    assert psnr["gaussian-filter-3d"] > psnr["identity-3d"] + 3, psnr
+        written = [_read(saved / name) for name in ct_series.names]
+        assert all(model in w.DerivationDescription and "25" in w.DerivationDescription for w in written)
+    assert psnr["gaussian-filter-3d"] > psnr["identity-3d"] + 0.5, psnr
+    # The noise is 25/255 of the data's range (as for NIfTI volumes), not of the signed 16-bit range the
+    # CT declares (which would be about 6400 HU): the saved noisy input shows it.
+    clean = ct_series.stored.astype(np.float64)
+    noisy = np.stack([_read(tmp_path / "identity-3d" / name).pixel_array for name in ct_series.names])
+    expected = 25 / 255 * (clean.max() - clean.min())
+    assert 0.8 * expected < (noisy - clean).std() < 1.05 * expected, ((noisy - clean).std(), expected)
 
 
 def test_dicom_files_named_without_extension_are_read_and_written_as_dicom(

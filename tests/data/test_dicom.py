@@ -205,3 +205,18 @@ def test_unusual_sources_read_or_fail_in_one_line(tmp_path):
         read_image(tmp_path / "photo.dcm")
     with pytest.raises(EnhanceKitError, match="1-bit data"):
         read_image(DICOM / "liver_1frame.dcm")
+
+
+def test_a_dicom_source_keeps_dicom_style_names_but_not_unknown_formats(tmp_path):
+    image = read_image(DICOM / "CT_small.dcm")
+    (tmp_path / "in").mkdir()
+    uid_name = tmp_path / "in" / "1.2.840.113619.2.55.3.11"
+    uid_name.write_bytes((DICOM / "CT_small.dcm").read_bytes())
+    from_uid = read_image(uid_name)  # read as DICOM by its preamble
+    np.testing.assert_array_equal(from_uid.pixels, image.pixels)
+    write_image(tmp_path / "IM0001", image.pixels, metadata=image.metadata)
+    assert pydicom.dcmread(tmp_path / "IM0001").Rows == 128
+    # A format we do not write stays refused, DICOM source or not.
+    with pytest.raises(EnhanceKitError, match="unsupported extension '.webp'"):
+        write_image(tmp_path / "out.webp", image.pixels, metadata=image.metadata)
+    assert not list(tmp_path.glob("out.webp*"))

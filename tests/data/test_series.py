@@ -87,3 +87,80 @@ def test_slices_with_different_rescales_are_not_stacked(tmp_path, make_ct_series
     (source,) = list_volume_sources([tmp_path / "ct"])
     with pytest.raises(EnhanceKitError, match=r"s2.dcm differs from s1.dcm in Rescale Slope/Intercept"):
         read_volume_source(source)
+
+
+def _edit(path: Path, **values) -> None:
+    dataset = _read(path)
+    for keyword, value in values.items():
+        setattr(dataset, keyword, value)
+    dataset.save_as(path)
+
+
+def test_slices_sharing_positions_are_refused_not_interleaved(tmp_path, make_ct_series, ct_head_slices):
+    # Two echoes of one series: the same three positions twice.
+    paths = make_ct_series(
+        tmp_path / "mr", ct_head_slices[:6], [f"e{k}.dcm" for k in range(6)], list(range(6))
+    )
+    for echo, path in enumerate(paths):
+        _edit(path, ImagePositionPatient=[-158.1, -179.0, 2.5 * (echo % 3)], EchoNumbers=1 + echo // 3)
+    (source,) = list_volume_sources([tmp_path / "mr"])
+    with pytest.raises(EnhanceKitError, match="several of its slices share one position"):
+        read_volume_source(source)
+
+
+def test_slices_in_different_planes_are_refused(tmp_path, make_ct_series, ct_head_slices):
+    paths = make_ct_series(tmp_path / "loc", ct_head_slices[:3], ["ax.dcm", "sag.dcm", "cor.dcm"], [1, 2, 3])
+    _edit(paths[1], ImageOrientationPatient=[0, 1, 0, 0, 0, -1])
+    (source,) = list_volume_sources([tmp_path / "loc"])
+    with pytest.raises(EnhanceKitError, match="lie in different planes"):
+        read_volume_source(source)
+
+
+def test_without_positions_or_numbers_names_order_naturally(tmp_path, make_ct_series, ct_head_slices):
+    names = ["IM10", "IM2", "IM1"]
+    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:3], names, [1, 2, 3], positions=False)
+    for path in paths:
+        dataset = _read(path)
+        del dataset.InstanceNumber
+        dataset.save_as(path)
+    (source,) = list_volume_sources([tmp_path / "ct"])
+    assert [p.name for p in source.files] == ["IM1", "IM2", "IM10"]
+
+
+def test_backups_and_non_image_objects_are_not_slices(tmp_path, make_ct_series, ct_head_slices):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:3], ["IM1", "IM2", "IM3"], [1, 2, 3])
+    (tmp_path / "ct" / "IM1.dcm.bak").write_bytes(paths[0].read_bytes())
+    # A presentation state of the same series, named as the exports name files: no image in it.
+    state = Dataset()
+    state.file_meta = FileMetaDataset()
+    state.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    state.SOPClassUID = "1.2.840.10008.5.1.4.1.1.11.1"  # Grayscale Softcopy Presentation State Storage
+    state.SOPInstanceUID = generate_uid()
+    state.SeriesInstanceUID = _read(paths[0]).SeriesInstanceUID
+    state.save_as(tmp_path / "ct" / "PR1", enforce_file_format=True)
+    (source,) = list_volume_sources([tmp_path / "ct"])
+    assert [p.name for p in source.files] == ["IM1", "IM2", "IM3"]
+
+
+def test_a_slice_with_a_cut_header_is_reported_not_dropped(tmp_path, make_ct_series, ct_head_slices):
+    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:3], ["IM1", "IM2", "IM3"], [1, 2, 3])
+    paths[1].write_bytes(paths[1].read_bytes()[:700])
+    with pytest.raises(EnhanceKitError, match="cannot read .*IM2: its header is cut short"):
+        list_volume_sources([tmp_path / "ct"])
+    sources = list_volume_sources([tmp_path / "ct"], keep_unreadable=True)
+    assert paths[1] in sources  # listed on its own, to fail when read
+
+
+def test_a_malformed_rescale_is_a_one_line_error(tmp_path, make_ct_series, ct_head_slices):
+    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:2], ["s1.dcm", "s2.dcm"], [1, 2])
+    for path in paths:
+        dataset = _read(path)
+        dataset["RescaleSlope"].VR = "LO"  # stored as text, the way broken writers do
+        dataset.RescaleSlope = "1,"
+        dataset.save_as(path)
+    (source,) = list_volume_sources([tmp_path / "ct"])
+    with pytest.raises(EnhanceKitError, match=r"s1.dcm: its RescaleSlope is not a number: '1,'"):
+        read_volume_source(source)

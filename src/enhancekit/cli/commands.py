@@ -333,8 +333,8 @@ def evaluate(
     degrade: Annotated[
         str | None,
         typer.Option(
-            help="Make inputs from targets: bicubic:K, awgn:S (as a saved noisy file: clipped, rounded) or "
-            "awgn-float:S (floats, as in published denoising tables)."
+            help="Make inputs from targets: bicubic:K, awgn:S (images: as a saved noisy file holds them, "
+            "clipped and rounded; volumes: floats) or awgn-float:S (floats, as published tables use)."
         ),
     ] = None,
     color: ColorOpt = None,
@@ -485,6 +485,7 @@ def _evaluate_volumes(
         metric_names=[m.name for m in measured],
         settings={**settings, "degrade": repr(degradation), "volumes": True},
     )
+    made_by = derivation("eval", model, weights=settings["weights"], degrade=repr(degradation))
     with progress_bars() as progress:
         enhancer = _enhancer(net, progress, **options)
         on_slice = tile_progress(progress)
@@ -493,6 +494,7 @@ def _evaluate_volumes(
             output = np.clip(_volume_runner(enhancer, volume, on_slice)(noisy), 0.0, 1.0)
             report.images.append({"name": source.name, **measure_volume(output, clean, measured)})
             if save is not None:
+                volume.metadata["derivation"] = made_by
                 write_volume_source(save, source, volume.from_normalized(output))
     _finish(report, f"{model} on {target} (3D)", json_path)
 

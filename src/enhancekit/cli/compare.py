@@ -41,7 +41,8 @@ def compare(
     degrade: Annotated[
         str | None,
         typer.Option(
-            help="Make inputs from targets: bicubic:K or awgn:S (default: the first model's task's)."
+            help="Make inputs from targets: bicubic:K, awgn:S or awgn-float:S, as in eval (default: the "
+            "first model's task's)."
         ),
     ] = None,
     weights: Annotated[

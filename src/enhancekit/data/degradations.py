@@ -380,8 +380,8 @@ DEGRADATIONS: dict[str, type[Degradation]] = {
 
 _ACCEPTED = (
     "bicubic:K (integer factor K >= 2), awgn:S (noise sigma S > 0 on the 0-255 scale), awgn:A-B "
-    "(blind: sigma drawn from A..B per image), awgn-float:S (eval: noisy input neither clipped nor "
-    "rounded, as in published tables) or lowquality:S (darker, flatter, noise up to S)"
+    "(blind: sigma drawn from A..B per image), awgn-float:S (eval hands models the noisy image as floats, "
+    "neither clipped nor rounded, as in published tables) or lowquality:S (darker, flatter, noise up to S)"
 )
 
 

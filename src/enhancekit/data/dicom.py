@@ -31,7 +31,8 @@ from typing import IO, Any
 
 import numpy as np
 
-DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
+# .ima: Siemens scanners' own name for DICOM files.
+DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom", ".ima")
 
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 # First two bytes of a DICOM file without the 128-byte preamble: group 0x0002 (file meta) or 0x0008
@@ -106,7 +107,11 @@ def read_header(path: Any) -> Any:
 
 def frame_count(path: Any) -> int:
     """The number of frames in a DICOM file, read from its header only."""
-    header = read_header(path)
+    return frames_in(read_header(path))
+
+
+def frames_in(header: Any) -> int:
+    """The number of frames a DICOM header declares (1 when it declares none)."""
     try:
         return int(header.get("NumberOfFrames", 1) or 1)
     except (TypeError, ValueError) as exc:
@@ -115,24 +120,52 @@ def frame_count(path: Any) -> int:
 
 def slice_positions(headers: Sequence[Any]) -> list[float] | None:
     """Each slice's position (mm) along the normal of its image plane, from Image Position / Orientation
-    (Patient); None unless every header has both and all share one orientation.
+    (Patient); None unless every header has both.
 
     Slices of a CT or MR series are ordered by this, not by file name or Instance Number, which scanners and
     exports number in either direction or not at all.
+
+    Raises:
+        DicomError: the slices lie in different planes (e.g. a three-plane localizer), or several share one
+            position (echoes, acquisitions or time points of one series): no single volume holds them.
     """
     orientations, positions = [], []
     for header in headers:
         try:
-            orientations.append(np.array([float(v) for v in header.ImageOrientationPatient]))
-            positions.append(np.array([float(v) for v in header.ImagePositionPatient]))
+            orientation = np.array([float(v) for v in header.ImageOrientationPatient])
+            position = np.array([float(v) for v in header.ImagePositionPatient])
         except (AttributeError, TypeError, ValueError):
             return None
-    if any(o.shape != (6,) or p.shape != (3,) for o, p in zip(orientations, positions, strict=True)):
-        return None
+        if orientation.shape != (6,) or position.shape != (3,):
+            return None
+        orientations.append(orientation)
+        positions.append(position)
     if any(not np.allclose(o, orientations[0], atol=1e-4) for o in orientations):
-        return None
+        raise DicomError("its slices lie in different planes (Image Orientation (Patient) differs)")
     normal = np.cross(orientations[0][:3], orientations[0][3:])
-    return [float(normal @ position) for position in positions]
+    along = np.array([normal @ position for position in positions])
+    ordered = np.sort(along)
+    if len(ordered) > 1 and np.min(np.diff(ordered)) < 1e-3:
+        raise DicomError(
+            "several of its slices share one position (echoes, acquisitions or time points of one series?); "
+            "put each volume's slices in a folder of its own"
+        )
+    return [float(value) for value in along]
+
+
+def is_image_object(header: Any) -> bool:
+    """Whether a DICOM header describes an image (it has Rows). Presentation states, structured reports and
+    key-object selections, which PACS exports put beside the images, hold none.
+
+    Raises:
+        DicomError: an image class (e.g. CT Image Storage) without Rows: a header cut short.
+    """
+    if "Rows" in header:
+        return True
+    sop_class = header.get("SOPClassUID")
+    if sop_class is not None and "Image" in getattr(sop_class, "name", ""):
+        raise DicomError(f"its header is cut short (a {sop_class.name} object without Rows)")
+    return False
 
 
 def has_dicom_preamble(path: Any) -> bool:
@@ -210,7 +243,11 @@ def _header_number(header: Any, keyword: str) -> float | None:
     if value is None or value == "":
         return None
     # pydicom gives a multi-valued element as a MultiValue, a Sequence; one value as a DSfloat.
-    return float(value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value)
+    first = value[0] if isinstance(value, Sequence) and not isinstance(value, str) else value
+    try:
+        return float(first)
+    except (TypeError, ValueError):
+        raise DicomError(f"its {keyword} is not a number: {str(first)[:40]!r}") from None
 
 
 def rescale(header: Any) -> tuple[float, float]:

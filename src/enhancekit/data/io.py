@@ -41,8 +41,11 @@ from enhancekit.data.dicom import (
     DicomError,
     declared_range,
     frame_count,
+    frames_in,
     has_dicom_preamble,
+    is_image_object,
     read_dicom,
+    read_header,
     storage_dtype,
     write_dicom,
 )
@@ -53,6 +56,8 @@ __all__ = [
     "VOLUME_EXTENSIONS",
     "ImageData",
     "VolumeData",
+    "data_range",
+    "expand_inputs",
     "file_stem",
     "folder_contents",
     "from_float",
@@ -382,7 +387,7 @@ def read_volume(path: str | Path) -> VolumeData:
         raise EnhanceKitError(f"cannot read volume {path}: unsupported sample type {dtype}")
     voxels = data.astype(np.float32)
     # DICOM frames map as its single frames do (and MONOCHROME1 reversed, so models see white as 1).
-    value_range = declared_range(metadata["dicom"]) if "dicom" in metadata else _value_range(voxels)
+    value_range = declared_range(metadata["dicom"]) if "dicom" in metadata else data_range(voxels)
     return VolumeData(voxels, dtype, value_range, affine, header, metadata)
 
 
@@ -455,7 +460,7 @@ def list_inputs(
     """Expand input paths: files are taken as given, folders contribute their image (or volume) files.
 
     Folder contents are filtered by extension (case-insensitive) and, for TIFF and DICOM, by content (see
-    :func:`is_volume_file`); hidden files, sub-folders and anything else (README, CSV...) are skipped. A TIFF
+    :func:`folder_contents`); hidden files, sub-folders and anything else (README, CSV...) are skipped. A TIFF
     or DICOM whose header cannot be read stops the listing, unless ``keep_unreadable`` (for callers that
     report failures per file and go on with the others): it is then listed, to fail when read. Each folder's
     files are sorted by name; the listing is not recursive.
@@ -464,42 +469,61 @@ def list_inputs(
         EnhanceKitError: a path does not exist, a header cannot be read, or nothing was found.
     """
     wanted = "volume" if volumes else "image"
-    found: list[Path] = []
+    listed = expand_inputs(paths, keep_unreadable=keep_unreadable)
+    found = [path for path, kind in listed if kind in (None, wanted, "unreadable")]
+    if not found:
+        raise nothing_found(f"{wanted} files", paths)
+    return found
+
+
+def expand_inputs(
+    paths: Sequence[str | Path], *, keep_unreadable: bool = False
+) -> list[tuple[Path, str | None]]:
+    """Each input file with its kind: folders contribute their image and volume files with the kinds
+    :func:`folder_contents` gives, files named directly come with None (taken as given, whatever they hold).
+    An unreadable folder file stops the listing unless ``keep_unreadable`` (see :func:`list_inputs`).
+
+    Raises:
+        EnhanceKitError: a path does not exist, or (without ``keep_unreadable``) a header cannot be read.
+    """
+    listed: list[tuple[Path, str | None]] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for entry, kind in folder_contents(path):
                 if kind == "unreadable" and not keep_unreadable:
-                    is_volume_file(entry)  # raises, naming the file and the reason
-                if kind in (wanted, "unreadable"):
-                    found.append(entry)
+                    _content_kind(entry)  # raises, naming the file and the reason
+                listed.append((entry, kind))
         elif path.is_file():
-            found.append(path)
+            listed.append((path, None))
         else:
             raise EnhanceKitError(f"input not found: {path}")
-    if not found:
-        where = ", ".join(str(given) for given in paths) or "an empty path list"
-        raise EnhanceKitError(f"no {wanted} files found in {where}")
-    return found
+    return listed
+
+
+def nothing_found(what: str, paths: Sequence[str | Path]) -> EnhanceKitError:
+    """The error for a listing of ``paths`` that found no ``what``."""
+    where = ", ".join(str(given) for given in paths) or "an empty path list"
+    return EnhanceKitError(f"no {what} found in {where}")
 
 
 def folder_contents(folder: Path) -> list[tuple[Path, str]]:
     """The image and volume files of ``folder``, sorted by name, each with its kind: ``"image"``, ``"volume"``
-    or ``"unreadable"`` (a TIFF or DICOM whose header cannot be read, so its kind is unknown)."""
+    or ``"unreadable"`` (a TIFF or DICOM whose header cannot be read, so its kind is unknown). DICOM objects
+    that hold no image (presentation states, reports, a DICOMDIR index) are left out."""
     contents = []
     for entry in sorted(folder.iterdir()):
         # Hidden files include our own in-progress temporaries and macOS "._name" resource files.
         if entry.name.startswith(".") or not entry.is_file():
             continue
-        # A DICOMDIR indexes the exported files; it holds no image itself.
-        if entry.name.upper() == "DICOMDIR":
-            continue
         extension = _format_extension(entry)
         if extension in _CONTENT_DECIDED:
             try:
-                kind = "volume" if is_volume_file(entry) else "image"
+                kind = _content_kind(entry)
             except EnhanceKitError:
                 kind = "unreadable"
+            if kind is None:
+                continue
         elif extension in VOLUME_EXTENSIONS:
             kind = "volume"
         elif extension in IMAGE_EXTENSIONS:
@@ -508,6 +532,20 @@ def folder_contents(folder: Path) -> list[tuple[Path, str]]:
             continue
         contents.append((entry, kind))
     return contents
+
+
+def _content_kind(path: Path) -> str | None:
+    """``"image"`` or ``"volume"`` for a TIFF or DICOM file by its header, None for a DICOM object that holds
+    no image; raises :class:`EnhanceKitError` naming the file when its header cannot be read."""
+    if _format_extension(path) not in DICOM_EXTENSIONS:
+        return "volume" if is_volume_file(path) else "image"
+    try:
+        header = read_header(path)
+        if not is_image_object(header):
+            return None
+        return "volume" if frames_in(header) > 1 else "image"
+    except DicomError as exc:
+        raise EnhanceKitError(f"cannot read {path}: {exc}") from exc
 
 
 def pair_by_stem(inputs: list[Path], targets: list[Path]) -> list[tuple[Path, Path]]:
@@ -585,11 +623,18 @@ def _is_ours(extension: str) -> bool:
     return extension in IMAGE_EXTENSIONS or extension in VOLUME_EXTENSIONS
 
 
+def _dicom_style_name(extension: str) -> bool:
+    """Whether a name could be a DICOM file's as scanners and PACS exports write them: no extension
+    (``IM0001``) or a UID, whose last number reads as one (``1.2.840.113619.2.55.3.11``); not a backup such
+    as ``IM0001.dcm.bak``."""
+    return extension == "" or extension[1:].isdigit()
+
+
 def _format_extension(path: Path) -> str:
-    """The extension that decides how a file is read: its own, or ``.dcm`` for a DICOM file named otherwise
-    (scanners and PACS exports name files ``IM0001`` or by UID, whose last number reads as an extension)."""
+    """The extension that decides how a file is read: its own, or ``.dcm`` for a DICOM file with a
+    DICOM-style name (see :func:`_dicom_style_name`) and the DICOM preamble."""
     extension = _extension(path)
-    return DICOM_EXTENSIONS[0] if not _is_ours(extension) and has_dicom_preamble(path) else extension
+    return DICOM_EXTENSIONS[0] if _dicom_style_name(extension) and has_dicom_preamble(path) else extension
 
 
 def is_dicom_file(path: str | Path) -> bool:
@@ -598,10 +643,10 @@ def is_dicom_file(path: str | Path) -> bool:
 
 
 def _output_extension(path: Path, metadata: dict[str, Any]) -> str:
-    """The format of an output: its extension's, or DICOM when a DICOM source's result keeps a name without
-    one of our extensions (as :func:`_format_extension` read it)."""
+    """The format of an output: its extension's, or DICOM when a DICOM source's result keeps a DICOM-style
+    name (as :func:`_format_extension` read it)."""
     extension = _extension(path)
-    return DICOM_EXTENSIONS[0] if not _is_ours(extension) and "dicom" in metadata else extension
+    return DICOM_EXTENSIONS[0] if _dicom_style_name(extension) and "dicom" in metadata else extension
 
 
 def _readable_extension(path: Path, kind: str, allowed: tuple[str, ...]) -> str:
@@ -956,7 +1001,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         return archive[key], {"npz_key": key}
 
 
-def _value_range(voxels: np.ndarray) -> tuple[float, float]:
+def data_range(voxels: np.ndarray) -> tuple[float, float]:
+    """The minimum and maximum of the finite voxels (high = low + 1 when they are all equal or none is)."""
     finite = np.isfinite(voxels)
     values = voxels if finite.all() else voxels[finite]
     if values.size == 0:

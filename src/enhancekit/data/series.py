@@ -6,10 +6,13 @@ files among the inputs are grouped by Series Instance UID, each group is ordered
 plane (Image Position / Orientation (Patient); else Instance Number; else file name) and read as one volume
 whose slices keep their own headers, so that each is written back as a derived DICOM of its source, under its
 own name. A lone slice is not a volume: folders' lone slices are left out, as their other 2D images are.
+Slices that cannot form one volume (in different planes, sharing positions as several echoes or time points
+of one series do, or differing in size, value mapping or rescale) are refused, never stacked wrongly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +32,10 @@ from enhancekit.data.dicom import (
 from enhancekit.data.io import (
     VolumeData,
     atomic_output,
-    folder_contents,
+    expand_inputs,
     is_dicom_file,
     is_volume_file,
+    nothing_found,
     read_volume,
     write_volume,
 )
@@ -52,11 +56,15 @@ class DicomSeries:
     """The single-frame DICOM files of one series, in slice order."""
 
     files: tuple[Path, ...]
+    #: why the files cannot form one volume (slices in different planes, or sharing positions), if so
+    problem: str | None = None
 
     @property
     def name(self) -> str:
         """How reports and errors name the series: its folder and first and last files."""
         first, last = self.files[0], self.files[-1]
+        if len(self.files) == 1:
+            return f"{first.parent.name}/{first.name}"
         return f"{first.parent.name}/{first.name}..{last.name} ({len(self.files)} slices)"
 
 
@@ -83,29 +91,21 @@ def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = 
     """
     volumes: list[VolumeSource] = []
     slices: list[tuple[Path, bool]] = []  # (file, named directly)
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            for entry, kind in folder_contents(path):
-                if kind == "unreadable" and not keep_unreadable:
-                    is_volume_file(entry)  # raises, naming the file and the reason
-                if kind in ("volume", "unreadable"):
-                    volumes.append(entry)
-                elif is_dicom_file(entry):
-                    slices.append((entry, False))
-        elif path.is_file():
+    for path, kind in expand_inputs(paths, keep_unreadable=keep_unreadable):
+        if kind is None:
             if is_dicom_file(path) and not _is_volume(path):
                 slices.append((path, True))
             else:
                 volumes.append(path)
-        else:
-            raise EnhanceKitError(f"input not found: {path}")
+        elif kind in ("volume", "unreadable"):
+            volumes.append(path)
+        elif is_dicom_file(path):
+            slices.append((path, False))
     for series in _group_series([file for file, _ in slices]):
         if len(series.files) > 1 or (series.files[0], True) in slices:
             volumes.append(series)
     if not volumes:
-        where = ", ".join(str(given) for given in paths) or "an empty path list"
-        raise EnhanceKitError(f"no volume files or DICOM series found in {where}")
+        raise nothing_found("volume files or DICOM series", paths)
     return volumes
 
 
@@ -117,7 +117,8 @@ def _is_volume(path: Path) -> bool:
 
 
 def _group_series(files: list[Path]) -> list[DicomSeries]:
-    """``files`` (single-frame DICOM) grouped by Series Instance UID, each group in slice order."""
+    """``files`` (single-frame DICOM) grouped by Series Instance UID, each group in slice order (see
+    :func:`_slice_order`); a group that cannot be ordered stays unordered, to be refused when read."""
     groups: dict[str, list[tuple[Path, Any]]] = {}
     for path in files:
         try:
@@ -125,19 +126,27 @@ def _group_series(files: list[Path]) -> list[DicomSeries]:
         except DicomError as exc:
             raise EnhanceKitError(f"cannot read {path}: {exc}") from exc
         groups.setdefault(str(header.get("SeriesInstanceUID", "")), []).append((path, header))
-    return [DicomSeries(tuple(_slice_order(members))) for members in groups.values()]
+    return [DicomSeries(*_slice_order(members)) for members in groups.values()]
 
 
-def _slice_order(members: list[tuple[Path, Any]]) -> list[Path]:
-    positions = slice_positions([header for _, header in members])
+def _slice_order(members: list[tuple[Path, Any]]) -> tuple[tuple[Path, ...], str | None]:
+    """The files in slice order: along the image-plane normal, else by Instance Number, else by name (in
+    natural order: IM2 before IM10); and why they cannot form one volume, if so."""
+    try:
+        positions: list[Any] | None = slice_positions([header for _, header in members])
+    except DicomError as exc:
+        return tuple(path for path, _ in members), str(exc)
     if positions is None:
         numbers = [header.get("InstanceNumber") for _, header in members]
-        if all(isinstance(number, int) for number in numbers):
-            positions = numbers
+        positions = numbers if all(isinstance(number, int) for number in numbers) else None
     if positions is None:
-        return [path for path, _ in members]  # folders list their files by name
+        positions = [_natural_key(path.name) for path, _ in members]
     order = sorted(range(len(members)), key=lambda i: positions[i])
-    return [members[i][0] for i in order]
+    return tuple(members[i][0] for i in order), None
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
 
 
 def read_volume_source(source: VolumeSource) -> VolumeData:
@@ -155,6 +164,8 @@ def read_volume_source(source: VolumeSource) -> VolumeData:
             f"{source.files[0]} is a single DICOM slice, not a volume: a 3D model needs a multi-frame file "
             "or the slices of a series (use a 2D model for single images)"
         )
+    if source.problem is not None:
+        raise EnhanceKitError(f"cannot stack the series {source.name}: {source.problem}")
     stored, headers = [], []
     for path in source.files:
         try:
@@ -167,7 +178,9 @@ def read_volume_source(source: VolumeSource) -> VolumeData:
     properties = {
         "size": [pixels.shape for pixels in stored],
         "value mapping": [declared_range(header) for header in headers],
-        "Rescale Slope/Intercept": [rescale(header) for header in headers],
+        "Rescale Slope/Intercept": [
+            _rescale(header, path) for header, path in zip(headers, source.files, strict=True)
+        ],
     }
     for what, values in properties.items():
         differing = next((i for i, value in enumerate(values) if value != values[0]), None)
@@ -188,6 +201,13 @@ def read_volume_source(source: VolumeSource) -> VolumeData:
             "axes": "IYXS" if voxels.ndim == 4 else "IYX",
         },
     )
+
+
+def _rescale(header: Any, path: Path) -> tuple[float, float]:
+    try:
+        return rescale(header)
+    except DicomError as exc:
+        raise EnhanceKitError(f"cannot read {path}: {exc}") from exc
 
 
 def write_volume_source(output_dir: Path, source: VolumeSource, volume: VolumeData) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from enhancekit.data.dicom import declared_range, display_window, rescale
+from enhancekit.data.dicom import DicomError, declared_range, display_window, rescale
 from enhancekit.data.io import ImageData, VolumeData
 from enhancekit.errors import EnhanceKitError
 
@@ -59,12 +59,15 @@ def window_for(
     which is None (no window) for data without spread, such as a blank padding slice.
     """
     header = data.metadata.get("dicom")
-    if request is None and header is not None:
-        request = display_window(header)
-    if request is None:
-        low, high = _spread(values)
-        return (low, high) if high > low else None
-    to_unit = _unit_mapping(data)
+    try:
+        if request is None and header is not None:
+            request = display_window(header)
+        if request is None:
+            low, high = _spread(values)
+            return (low, high) if high > low else None
+        to_unit = _unit_mapping(data)
+    except DicomError as exc:
+        raise EnhanceKitError(f"cannot place the window: {exc}") from exc
     low, high = sorted(to_unit(v) for v in request)
     return low, high
 
