@@ -96,13 +96,24 @@ def _edit(path: Path, **values) -> None:
     dataset.save_as(path)
 
 
-def test_slices_sharing_positions_are_refused_not_interleaved(tmp_path, make_ct_series, ct_head_slices):
+def test_echoes_are_volumes_of_their_own_and_other_repeats_are_refused(
+    tmp_path, make_ct_series, ct_head_slices
+):
     # Two echoes of one series: the same three positions twice.
-    paths = make_ct_series(
-        tmp_path / "mr", ct_head_slices[:6], [f"e{k}.dcm" for k in range(6)], list(range(6))
-    )
-    for echo, path in enumerate(paths):
-        _edit(path, ImagePositionPatient=[-158.1, -179.0, 2.5 * (echo % 3)], EchoNumbers=1 + echo // 3)
+    names = [f"e{k}.dcm" for k in range(6)]
+    paths = make_ct_series(tmp_path / "mr", ct_head_slices[:6], names, list(range(6)))
+    for index, path in enumerate(paths):
+        _edit(path, ImagePositionPatient=[-158.1, -179.0, 2.5 * (index % 3)], EchoNumbers=1 + index // 3)
+    sources = list_volume_sources([tmp_path / "mr"])
+    assert sorted([p.name for p in s.files] for s in sources) == [names[:3], names[3:]]
+    for source in sources:
+        first = names.index(source.files[0].name)
+        np.testing.assert_array_equal(read_volume_source(source).voxels, ct_head_slices[first : first + 3])
+    # Without an echo (or time point) to tell them apart, repeated positions cannot form one volume.
+    for path in paths:
+        dataset = _read(path)
+        del dataset.EchoNumbers
+        dataset.save_as(path)
     (source,) = list_volume_sources([tmp_path / "mr"])
     with pytest.raises(EnhanceKitError, match="several of its slices share one position"):
         read_volume_source(source)

@@ -147,8 +147,8 @@ def slice_positions(headers: Sequence[Any]) -> list[float] | None:
     ordered = np.sort(along)
     if len(ordered) > 1 and np.min(np.diff(ordered)) < 1e-3:
         raise DicomError(
-            "several of its slices share one position (echoes, acquisitions or time points of one series?); "
-            "put each volume's slices in a folder of its own"
+            "several of its slices share one position (several acquisitions in one series?); put each "
+            "volume's slices in a folder of its own"
         )
     return [float(value) for value in along]
 
