@@ -2,13 +2,13 @@
 
 Scanners and PACS exports store a CT or MR series as a folder of single-frame files, one per slice. A 2D
 model takes them one by one (each is an image); a 3D model needs them stacked. Here the single-frame DICOM
-files among the inputs are grouped by Series Instance UID (and, within an MR series, by echo and time
-point), each group is ordered along the normal of its image
-plane (Image Position / Orientation (Patient); else Instance Number; else file name) and read as one volume
-whose slices keep their own headers, so that each is written back as a derived DICOM of its source, under its
-own name. A lone slice is not a volume: folders' lone slices are left out, as their other 2D images are.
-Slices that cannot form one volume (in different planes, sharing positions as acquisitions of one series may,
-or differing in size, value mapping or rescale) are refused, never stacked wrongly.
+files among the inputs are grouped by Series Instance UID (and, within an MR series, by echo and time point),
+each group is ordered along the normal of its image plane (Image Position / Orientation (Patient); else
+Instance Number; else file name) and read as one volume whose slices keep their own headers, so that each is
+written back as a derived DICOM of its source, under its own name. A lone slice is not a volume: folders'
+lone slices are left out, as their other 2D images are. Slices that cannot form one volume (in different
+planes, sharing positions as acquisitions of one series may, or differing in size, value mapping or
+rescale) are refused, never stacked wrongly.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _is_volume(path: Path) -> bool:
 def _group_series(files: list[Path]) -> list[DicomSeries]:
     """``files`` (single-frame DICOM) grouped by series, echo and time point, each group in slice order (see
     :func:`_slice_order`); a group that cannot be ordered stays unordered, to be refused when read."""
-    groups: dict[str, list[tuple[Path, Any]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[Path, Any]]] = {}
     for path in files:
         try:
             header = read_header(path)
