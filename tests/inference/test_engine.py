@@ -161,6 +161,35 @@ def test_size_multiple_padding_is_cropped_back(tile: int | None, h: int, w: int)
     np.testing.assert_array_equal(out, image.repeat(2, axis=0).repeat(2, axis=1))
 
 
+class _BlockModel(nn.Module):
+    """Like BM3D's package: refuses inputs smaller than its 8 x 8 blocks; otherwise the identity."""
+
+    min_size = 8
+
+    def forward(self, x: Tensor) -> Tensor:
+        assert min(x.shape[2:]) >= 8, x.shape
+        return x
+
+
+@pytest.mark.parametrize(("h", "w"), [(5, 3), (1, 12), (8, 8)])
+def test_inputs_under_min_size_are_padded_and_cropped_back(h: int, w: int) -> None:
+    image = _image(h, w)
+    np.testing.assert_array_equal(Enhancer(_BlockModel(), device="cpu")(image), image)
+    # Tiles smaller than the minimum grow to it.
+    tiled = Enhancer(_BlockModel(), device="cpu", tile=4, tile_overlap=2)(_image(20, 20))
+    np.testing.assert_array_equal(tiled, _image(20, 20))
+
+
+def test_classical_and_cyclegan_models_take_tiny_images() -> None:
+    from enhancekit.registry import create_model
+
+    # bm3d 4.0 refuses sides under 8 and crashes the process on exactly 8 x 8.
+    for h, w in ((5, 3), (8, 8)):
+        tiny = _image(h, w)
+        for name in ("bm3d", "cyclegan"):
+            assert Enhancer(create_model(name), device="cpu")(tiny).shape == tiny.shape
+
+
 def test_one_channel_model_runs_per_channel() -> None:
     torch.manual_seed(0)
     net = nn.Conv2d(1, 1, 3, padding=1)

@@ -1,7 +1,8 @@
 """Array-in/array-out enhancement with any enhancekit model.
 
 The engine knows no network. It reads a few optional model attributes: ``scale`` (output size / input size,
-default 1), ``size_multiple`` (input sides must be a multiple of it, default 1), ``in_channels`` (``None`` =
+default 1), ``size_multiple`` (input sides must be a multiple of it, default 1), ``min_size`` (the smallest
+side the model takes, default 1; smaller inputs are padded), ``in_channels`` (``None`` =
 any), ``spatial_dims`` (2 for images, 3 for volumes, default 2) and ``tile_blend`` (how tiles are joined,
 ``"cut"`` or ``"ramp"``, default ``"cut"``).
 
@@ -44,14 +45,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad the spatial axes of ``(N, C, *spatial)`` at their ends up to a multiple of ``multiple``.
+def pad_to_multiple(x: Tensor, multiple: int, minimum: int = 1) -> Tensor:
+    """Pad the spatial axes of ``(N, C, *spatial)`` at their ends up to a multiple of ``multiple``, and to at
+    least ``minimum``.
 
     Reflect padding keeps image statistics near the border (zeros would read as a dark frame); it needs the
     pad to be smaller than the side, so tiny images fall back to replicate padding.
     """
     spatial = x.shape[2:]
-    pads = [math.ceil(length / multiple) * multiple - length for length in spatial]
+    pads = [math.ceil(max(length, minimum) / multiple) * multiple - length for length in spatial]
     if not any(pads):
         return x
     mode = "reflect" if all(p < length for p, length in zip(pads, spatial, strict=True)) else "replicate"
@@ -97,6 +99,7 @@ class Enhancer:
     ) -> None:
         self.scale: int = getattr(model, "scale", 1)
         self.size_multiple: int = getattr(model, "size_multiple", 1)
+        self.min_size: int = getattr(model, "min_size", 1)
         self.in_channels: int | None = getattr(model, "in_channels", None)
         self.spatial_dims: int = getattr(model, "spatial_dims", 2)
         if self.spatial_dims not in (2, 3):
@@ -107,7 +110,7 @@ class Enhancer:
         if tile is not None:
             check_tile_overlap(tile, tile_overlap)
             # Tiles must be valid model inputs; the padded image is a multiple, so clamped tiles are too.
-            tile = math.ceil(tile / self.size_multiple) * self.size_multiple
+            tile = math.ceil(max(tile, self.min_size) / self.size_multiple) * self.size_multiple
             # Tiles must also start on the model's downsampling grid, or a strided network sees each tile
             # shifted against the untiled pass: the advance is rounded down to a multiple (at least one),
             # so the overlap only grows.
@@ -150,7 +153,7 @@ class Enhancer:
     def _run(self, x: Tensor) -> Tensor:
         """Pad to ``size_multiple``, run (tiled and/or with TTA), crop back; ``x`` has the model channels."""
         spatial = x.shape[2:]
-        x = pad_to_multiple(x, self.size_multiple)
+        x = pad_to_multiple(x, self.size_multiple, self.min_size)
         fn = self._forward
         if self.tta:
             # TTA goes inside the tile function so that tiling still bounds memory and stays exact.

@@ -87,6 +87,10 @@ class BM3D(_ClassicalDenoiser):
     Needs ``pip install bm3d``, whose licence allows non-commercial use only.
     """
 
+    #: the package refuses images smaller than its 8 x 8 blocks and crashes the process (segmentation fault,
+    #: bm3d 4.0) on exactly 8 x 8; the engine pads smaller images (16 and up were checked)
+    min_size = 16
+
     def __init__(self, sigma: float | None = None, profile: str = "np") -> None:
         super().__init__(sigma)
         self.profile = profile

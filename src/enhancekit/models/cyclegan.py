@@ -36,6 +36,8 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.size_multiple = 4
+        # Instance norm at the 1/4 scale needs more than one pixel there.
+        self.min_size = 8
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, width, 7),
