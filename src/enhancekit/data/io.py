@@ -638,7 +638,7 @@ def _format_extension(path: Path) -> str:
 
 
 def is_dicom_file(path: str | Path) -> bool:
-    """Whether ``path`` is read as DICOM: by its extension, or by content when its name has none of ours."""
+    """Whether ``path`` is read as DICOM: by its extension, or by its preamble for a DICOM-style name."""
     return _format_extension(Path(path)) in DICOM_EXTENSIONS
 
 
