@@ -183,7 +183,8 @@ def enhance(
 ) -> None:
     """Enhance images (results keep each input's name, bit depth, mode and alpha; a DICOM result is a derived
     DICOM with its source's header) or volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz: slice by
-    slice with 2D models, in 3D windows with 3D models; dtype, affine and header kept)."""
+    slice with 2D models, in 3D windows with 3D models; dtype, affine and header kept). With a 3D model, a
+    folder of single-frame DICOM slices is one volume per series, written back slice by slice."""
     _, net = build_model(model, weights=weights, scale=scale)
     factor = int(getattr(net, "scale", 1))
     if window is not None:
