@@ -4,19 +4,22 @@
 # sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
 # trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D costs about 3 minutes per
 # megapixel on 2 cores, so its sigma 15/50 rows are a patient run: MODELS=bm3d SIGMAS="15 50".
-# JSON per (set, sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
+# NOISE=awgn-float hands every method the noisy images as floats, neither clipped nor rounded (the protocol of
+# the published tables) instead.
+# JSON per (set, noise and sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
 #   bash benchmarks/gray_denoise_eval.sh [DATA_DIR]     (DATA_DIR defaults to ../shared/data)
 set -euo pipefail
 data=${1:-../shared/data}
 models=${MODELS:-identity wavelet nlm}
 sigmas=${SIGMAS:-15 25 50}
+noise=${NOISE:-awgn}
 out=benchmarks/results/denoise_eval
 mkdir -p "$out"
 run() {  # set folder, sigma, label, model options
   local set=$1 sigma=$2 label=$3
   shift 3
-  enhancekit eval "$@" --target "$data/$set" --degrade "awgn:$sigma" --metrics psnr,ssim \
-    --json "$out/${set}_awgn${sigma}_$label.json" > /dev/null
+  enhancekit eval "$@" --target "$data/$set" --degrade "$noise:$sigma" --metrics psnr,ssim \
+    --json "$out/${set}_${noise}${sigma}_$label.json" > /dev/null
 }
 for entry in $models; do
   if [[ $entry == *=* ]]; then
