@@ -255,6 +255,18 @@ def test_enhance_takes_a_dicom_series_as_one_volume_for_a_3d_model(tmp_path, ct_
     assert {w.SeriesInstanceUID for w in written} != {source_series}
 
 
+def test_enhance_notes_a_series_with_a_missing_slice(tmp_path, make_ct_series, ct_head_slices):
+    paths = make_ct_series(
+        tmp_path / "ct", ct_head_slices[:5], [f"s{k}.dcm" for k in range(5)], [1, 2, 3, 4, 5]
+    )
+    paths[3].unlink()
+    args = ["enhance", str(tmp_path / "ct"), "-o", str(tmp_path / "out"), "-m", "gaussian-filter-3d"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "unevenly spaced" in result.output and "s2.dcm and s4.dcm" in result.output, result.output
+    assert len(list((tmp_path / "out").iterdir())) == 4
+
+
 def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
     psnr = {}
     for model in ("identity-3d", "gaussian-filter-3d"):

@@ -175,3 +175,24 @@ def test_a_malformed_rescale_is_a_one_line_error(tmp_path, make_ct_series, ct_he
     (source,) = list_volume_sources([tmp_path / "ct"])
     with pytest.raises(EnhanceKitError, match=r"s1.dcm: its RescaleSlope is not a number: '1,'"):
         read_volume_source(source)
+
+
+def test_a_missing_slice_is_reported_as_uneven_spacing(tmp_path, make_ct_series, ct_head_slices):
+    names = [f"s{k}.dcm" for k in range(5)]
+    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:5], names, [1, 2, 3, 4, 5])
+    (even,) = list_volume_sources([tmp_path / "ct"])
+    assert even.uneven_spacing is None
+    paths[2].unlink()
+    (gapped,) = list_volume_sources([tmp_path / "ct"])
+    assert gapped.uneven_spacing is not None
+    assert "5 mm between s1.dcm and s3.dcm" in gapped.uneven_spacing and "2.5 mm" in gapped.uneven_spacing
+
+
+def test_slices_each_of_a_series_of_their_own_are_refused_saying_why(
+    tmp_path, make_ct_series, ct_head_slices
+):
+    # As some anonymisers write them: every file a new Series Instance UID.
+    for k in range(3):
+        make_ct_series(tmp_path / "ct", ct_head_slices[k : k + 1], [f"s{k}.dcm"], [k + 1])
+    with pytest.raises(EnhanceKitError, match="3 single-frame DICOM files each carry a Series Instance UID"):
+        list_volume_sources([tmp_path / "ct"])

@@ -193,6 +193,7 @@ def enhance(
     # 3D models take volumes and DICOM series; 2D models image folders, and volume folders slice by slice.
     if is_3d(net):
         files = list_volume_sources(inputs, keep_unreadable=True)
+        _note_uneven_spacing(files)
     else:
         files = [
             file
@@ -244,6 +245,16 @@ class IntensityNotes:
             _note(
                 f"{len(self.missed)} file(s) (first: {self.missed[0]}) hold no value inside the window and "
                 "were written unchanged"
+            )
+
+
+def _note_uneven_spacing(sources: list[VolumeSource]) -> None:
+    """Tell which DICOM series have unevenly spaced slices, which a 3D model takes as evenly spaced."""
+    for source in sources:
+        if isinstance(source, DicomSeries) and source.uneven_spacing is not None:
+            _note(
+                f"the series {source.name} is unevenly spaced: {source.uneven_spacing}; the 3D model takes "
+                "its slices as evenly spaced"
             )
 
 
@@ -478,6 +489,7 @@ def _evaluate_volumes(
     measured = parse_metrics(metrics, volumes=True)
     degradation = parse_degradation(degrade)
     target_files = list_volume_sources([target])
+    _note_uneven_spacing(target_files)
     _, net = build_model(model, weights=weights, scale=None, noise_sigma=known_noise_sigma(degradation))
     if save is not None:
         guard_output_dir(save, files_of(target_files))

@@ -59,6 +59,8 @@ class DicomSeries:
     files: tuple[Path, ...]
     #: why the files cannot form one volume (slices in different planes, or sharing positions), if so
     problem: str | None = None
+    #: where the slices are unevenly spaced (a missing slice?), if so: a 3D model takes them as evenly spaced
+    uneven_spacing: str | None = None
 
     @property
     def name(self) -> str:
@@ -73,6 +75,10 @@ VolumeSource = Path | DicomSeries
 
 #: Header elements that all slices of one volume share: the series, and within it the echo and time point.
 _VOLUME_KEYWORDS = ("SeriesInstanceUID", "EchoNumbers", "TemporalPositionIdentifier")
+
+#: Gaps between neighbouring slices wider than this many times the narrowest one are reported: one missing
+#: slice doubles a gap, while rounding in exported positions moves gaps by well under 1%.
+UNEVEN_SPACING_RATIO = 1.5
 
 
 def files_of(sources: Sequence[VolumeSource]) -> list[Path]:
@@ -95,6 +101,7 @@ def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = 
     """
     volumes: list[VolumeSource] = []
     slices: list[tuple[Path, bool]] = []  # (file, named directly)
+    lone_in_folders = 0
     for path, kind in expand_inputs(paths, keep_unreadable=keep_unreadable):
         if kind is None:
             if is_dicom_file(path) and not _is_volume(path):
@@ -108,8 +115,18 @@ def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = 
     for series in _group_series([file for file, _ in slices]):
         if len(series.files) > 1 or (series.files[0], True) in slices:
             volumes.append(series)
+        else:
+            lone_in_folders += 1
     if not volumes:
-        raise nothing_found("volume files or DICOM series", paths)
+        error = nothing_found("volume files or DICOM series", paths)
+        if lone_in_folders > 1:
+            # Some anonymisers give every file a Series Instance UID of its own: say so rather than leave the
+            # user to guess why a folder of slices holds no series.
+            raise EnhanceKitError(
+                f"{error}: its {lone_in_folders} single-frame DICOM files each carry a Series Instance UID "
+                "of their own (as some anonymisers write them), so none forms a series with another"
+            )
+        raise error
     return volumes
 
 
@@ -132,23 +149,42 @@ def _group_series(files: list[Path]) -> list[DicomSeries]:
         # Echoes and time points of one MR series are volumes of their own.
         key = tuple(str(header.get(keyword, "")) for keyword in _VOLUME_KEYWORDS)
         groups.setdefault(key, []).append((path, header))
-    return [DicomSeries(*_slice_order(members)) for members in groups.values()]
+    return [_slice_order(members) for members in groups.values()]
 
 
-def _slice_order(members: list[tuple[Path, Any]]) -> tuple[tuple[Path, ...], str | None]:
-    """The files in slice order: along the image-plane normal, else by Instance Number, else by name (in
-    natural order: IM2 before IM10); and why they cannot form one volume, if so."""
+def _slice_order(members: list[tuple[Path, Any]]) -> DicomSeries:
+    """The series of ``members`` in slice order: along the image-plane normal, else by Instance Number, else
+    by name (in natural order: IM2 before IM10); with why they cannot form one volume, if so, and where their
+    positions are unevenly spaced."""
     try:
-        positions: list[Any] | None = slice_positions([header for _, header in members])
+        millimetres = slice_positions([header for _, header in members])
     except DicomError as exc:
-        return tuple(path for path, _ in members), str(exc)
+        return DicomSeries(tuple(path for path, _ in members), problem=str(exc))
+    positions: list[Any] | None = millimetres
     if positions is None:
         numbers = [header.get("InstanceNumber") for _, header in members]
         positions = numbers if all(isinstance(number, int) for number in numbers) else None
     if positions is None:
         positions = [_natural_key(path.name) for path, _ in members]
     order = sorted(range(len(members)), key=lambda i: positions[i])
-    return tuple(members[i][0] for i in order), None
+    files = tuple(members[i][0] for i in order)
+    uneven = _uneven_spacing(files, [millimetres[i] for i in order]) if millimetres is not None else None
+    return DicomSeries(files, uneven_spacing=uneven)
+
+
+def _uneven_spacing(files: tuple[Path, ...], positions: list[float]) -> str | None:
+    """Where the widest gap between neighbouring slices (at ``positions``, in mm, ascending) exceeds
+    :data:`UNEVEN_SPACING_RATIO` times the narrowest, described; else None."""
+    if len(positions) < 3:
+        return None
+    gaps = np.diff(positions)
+    widest = int(np.argmax(gaps))
+    if gaps[widest] <= UNEVEN_SPACING_RATIO * gaps.min():
+        return None
+    return (
+        f"{gaps[widest]:.3g} mm between {files[widest].name} and {files[widest + 1].name}, where the "
+        f"narrowest gap is {gaps.min():.3g} mm (a missing slice?)"
+    )
 
 
 def _natural_key(name: str) -> list[Any]:
