@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
+import enhancekit.data.series as series_module
 from enhancekit.data.series import (
     DicomSeries,
     files_of,
@@ -196,3 +197,21 @@ def test_slices_each_of_a_series_of_their_own_are_refused_saying_why(
         make_ct_series(tmp_path / "ct", ct_head_slices[k : k + 1], [f"s{k}.dcm"], [k + 1])
     with pytest.raises(EnhanceKitError, match="3 single-frame DICOM files each carry a Series Instance UID"):
         list_volume_sources([tmp_path / "ct"])
+
+
+def test_a_failure_mid_series_leaves_no_slice_written(tmp_path, monkeypatch, ct_series):
+    (source,) = list_volume_sources([ct_series.folder])
+    volume = read_volume_source(source)
+    real_write = series_module.write_dicom
+    written = []
+
+    def failing_on_the_fourth(handle, *args, **kwargs):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        written.append(handle)
+        real_write(handle, *args, **kwargs)
+
+    monkeypatch.setattr(series_module, "write_dicom", failing_on_the_fourth)
+    with pytest.raises(EnhanceKitError, match="cannot write the series .* No space left on device"):
+        write_volume_source(tmp_path / "out", source, volume)
+    assert len(written) == 3 and list((tmp_path / "out").iterdir()) == []

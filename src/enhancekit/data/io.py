@@ -25,7 +25,7 @@ import secrets
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -694,17 +694,38 @@ def _is_volume_tiff(tif: tifffile.TiffFile) -> bool:
 @contextmanager
 def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Yield a file that replaces ``path`` only once everything was written (removed on any failure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden, random name in the same folder: os.replace must not cross file systems, and listings skip it.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with staged_outputs() as stage, stage(path) as handle:
+        yield handle
+
+
+@contextmanager
+def staged_outputs() -> Iterator[Callable[[Path], AbstractContextManager[BinaryIO]]]:
+    """Yield ``stage``: ``with stage(path) as handle`` writes a file that replaces ``path`` only once the
+    whole block was left without an error, together with every other staged file; on any failure none does.
+
+    The slices of a DICOM series are written so: a failure mid-series leaves no part of it behind."""
+    staged: list[Path] = []
+    replaces: list[tuple[Path, Path]] = []
+
+    @contextmanager
+    def stage(path: Path) -> Iterator[BinaryIO]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Hidden, random name in the same folder: os.replace must not cross file systems; listings skip it.
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        staged.append(temporary)
         with open(temporary, "xb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        replaces.append((temporary, path))
+
+    try:
+        yield stage
+        for temporary, path in replaces:
+            os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        for temporary in staged:
+            temporary.unlink(missing_ok=True)
         raise
 
 

@@ -32,12 +32,12 @@ from enhancekit.data.dicom import (
 )
 from enhancekit.data.io import (
     VolumeData,
-    atomic_output,
     expand_inputs,
     is_dicom_file,
     is_volume_file,
     nothing_found,
     read_volume,
+    staged_outputs,
     write_volume,
 )
 from enhancekit.errors import EnhanceKitError
@@ -254,15 +254,16 @@ def _rescale(header: Any, path: Path) -> tuple[float, float]:
 
 def write_volume_source(output_dir: Path, source: VolumeSource, volume: VolumeData) -> None:
     """Write ``volume`` (read from ``source``) into ``output_dir`` as its source was stored: a volume file
-    under the source's name, a series as one derived DICOM per slice under each slice's name."""
+    under the source's name, a series as one derived DICOM per slice under each slice's name, all slices or
+    none (a failure mid-series leaves no part of it)."""
     if isinstance(source, Path):
         write_volume(output_dir / source.name, volume)
         return
     derivation = volume.metadata.get("derivation", "processed")
-    for (path, header), values in zip(volume.metadata["series"], volume.voxels, strict=True):
-        destination = output_dir / path.name
-        try:
-            with atomic_output(destination) as handle:
-                write_dicom(handle, values, header, derivation)
-        except (OSError, DicomError) as exc:
-            raise EnhanceKitError(f"cannot write {destination}: {exc}") from exc
+    try:
+        with staged_outputs() as stage:
+            for (path, header), values in zip(volume.metadata["series"], volume.voxels, strict=True):
+                with stage(output_dir / path.name) as handle:
+                    write_dicom(handle, values, header, derivation)
+    except (OSError, DicomError) as exc:
+        raise EnhanceKitError(f"cannot write the series {source.name} into {output_dir}: {exc}") from exc
