@@ -55,6 +55,16 @@ def test_models_table(monkeypatch):
     assert result.exit_code == 1 and "unknown task 'colorize'" in result.output
 
 
+def test_models_in_a_narrow_terminal_list_one_block_per_model(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # a six-column table would fold every word
+    result = invoke("models", "--task", "sr")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("srcnn-x3 · sr · ") and "shipped weights" in line for line in lines), lines
+    assert any(line.strip().startswith("Set5 x3 Y-PSNR: ") for line in lines), lines
+    assert any(line.startswith("bicubic · sr") and "parameters" not in line for line in lines), lines
+
+
 def test_eval_degrade_and_json(hr_dir, tmp_path):
     out = tmp_path / "scores.json"
     result = invoke(

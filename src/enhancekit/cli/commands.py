@@ -11,8 +11,10 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.padding import Padding
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from enhancekit.cli.common import (
     WindowOpt,
@@ -145,25 +147,43 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
     known = sorted({get_model_entry(name).task for name in list_models()})
     if task is not None and task not in known:
         raise EnhanceKitError(f"unknown task {task!r}; available: {', '.join(known)}")
-    table = Table(title="enhancekit models", title_justify="left")
-    for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
-        table.add_column(column, overflow="fold", no_wrap=column == "name")
+    rows = []
     for name in list_models(task):
         entry = get_model_entry(name)
         params = count_parameters(create_model(name, pretrained=False))
         card = entry.card() or {}
         # The headline figures only; the card (weights/<name>.json) has the rest.
         headline = {k: v for k, v in card.get("scores", {}).items() if "bicubic" not in k and "SSIM" not in k}
-        scores = "\n".join(f"{k}: {v}" for k, v in headline.items())
-        table.add_row(
-            name,
-            entry.task if entry.role == "enhancer" else f"{entry.task} ({entry.role})",
-            f"{params:,}" if params else "-",
-            "shipped" if entry.weights else "-",
-            scores or "-",
-            entry.description,
+        rows.append(
+            (
+                name,
+                entry.task if entry.role == "enhancer" else f"{entry.task} ({entry.role})",
+                f"{params:,}" if params else "-",
+                "shipped" if entry.weights else "-",
+                [f"{k}: {v}" for k, v in headline.items()],
+                entry.description,
+            )
         )
-    stdout.print(table)
+    if stdout.width >= MODELS_TABLE_MIN_WIDTH:
+        table = Table(title="enhancekit models", title_justify="left")
+        for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("name", "task", "parameters"))
+        for name, task_name, params, weights, scores, description in rows:
+            table.add_row(name, task_name, params, weights, "\n".join(scores) or "-", description)
+        stdout.print(table)
+        return
+    # A six-column table folds every word in a terminal this narrow: one block per model reads instead.
+    for name, task_name, params, weights, scores, description in rows:
+        facts = [task_name]
+        facts += [f"{params} parameters"] if params != "-" else []
+        facts += ["shipped weights"] if weights == "shipped" else []
+        stdout.print(Text.assemble((name, "bold"), " · " + " · ".join(facts)))
+        for line in [*scores, description]:
+            stdout.print(Padding(Text(line), (0, 0, 0, 4)))
+
+
+#: Below this console width ``models`` lists one block per model instead of a table.
+MODELS_TABLE_MIN_WIDTH = 140
 
 
 def enhance(
