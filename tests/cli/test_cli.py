@@ -51,6 +51,7 @@ def test_models_table(monkeypatch):
     assert "bicubic" in result.output and "dncnn" in result.output
     # Shipped weights show their measured scores from the model card.
     assert "srcnn-x3" in result.output and "Set5 x3 Y-PSNR" in result.output
+    assert "measured scores" in result.output  # the table's header
     result = invoke("models", "--task", "colorize")
     assert result.exit_code == 1 and "unknown task 'colorize'" in result.output
 

@@ -255,7 +255,7 @@ def test_enhance_takes_a_dicom_series_as_one_volume_for_a_3d_model(tmp_path, ct_
     assert {w.SeriesInstanceUID for w in written} != {source_series}
 
 
-def test_enhance_notes_a_series_with_a_missing_slice(tmp_path, make_ct_series, ct_head_slices):
+def test_enhance_and_eval_note_a_series_with_a_missing_slice(tmp_path, make_ct_series, ct_head_slices):
     paths = make_ct_series(
         tmp_path / "ct", ct_head_slices[:5], [f"s{k}.dcm" for k in range(5)], [1, 2, 3, 4, 5]
     )
@@ -265,6 +265,19 @@ def test_enhance_notes_a_series_with_a_missing_slice(tmp_path, make_ct_series, c
     assert result.exit_code == 0, result.output
     assert "unevenly spaced" in result.output and "s2.dcm and s4.dcm" in result.output, result.output
     assert len(list((tmp_path / "out").iterdir())) == 4
+    args = [
+        "eval",
+        "-m",
+        "identity-3d",
+        "--target",
+        str(tmp_path / "ct"),
+        "--degrade",
+        "awgn:10",
+        "--metrics",
+        "psnr",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "s2.dcm and s4.dcm" in result.output, result.output
 
 
 def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):

@@ -22,6 +22,7 @@ from enhancekit.data.io import (
     pair_by_stem,
     read_image,
     read_volume,
+    staged_outputs,
     to_float,
     write_image,
     write_volume,
@@ -425,6 +426,51 @@ def test_failing_volume_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(EnhanceKitError, match="cannot write volume"):
         write_volume(tmp_path / "stack.tif", np.zeros((2, 3, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_outputs_replace_together_or_not_at_all(tmp_path: Path) -> None:
+    (tmp_path / "b").write_bytes(b"old")
+    with staged_outputs() as stage:
+        for name in ("a", "b"):
+            with stage(tmp_path / name) as handle:
+                handle.write(name.encode())
+        # Nothing is in place before the block ends.
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["b"]
+        assert (tmp_path / "b").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert (tmp_path / "b").read_bytes() == b"b"
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_staged_outputs_failing_leave_nothing(tmp_path: Path, failure: BaseException) -> None:
+    with pytest.raises(type(failure)), staged_outputs() as stage:
+        with stage(tmp_path / "a") as handle:
+            handle.write(b"a")
+        with stage(tmp_path / "b") as handle:
+            handle.write(b"half")
+            raise failure
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stage_failing_is_dropped_even_when_the_caller_goes_on(tmp_path: Path) -> None:
+    with staged_outputs() as stage:
+        with stage(tmp_path / "kept") as handle:
+            handle.write(b"kept")
+        try:
+            with stage(tmp_path / "dropped") as handle:
+                raise ValueError("bad slice")
+        except ValueError:
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+
+
+def test_a_rename_failing_removes_what_it_had_put_in_place(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()  # os.replace cannot put a file over a folder
+    with pytest.raises(OSError), staged_outputs() as stage:
+        for name in ("a", "b", "c"):
+            with stage(tmp_path / name) as handle:
+                handle.write(name.encode())
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]
 
 
 # --- listing and pairing ------------------------------------------------------------------------------------

@@ -178,24 +178,49 @@ def test_a_malformed_rescale_is_a_one_line_error(tmp_path, make_ct_series, ct_he
         read_volume_source(source)
 
 
-def test_a_missing_slice_is_reported_as_uneven_spacing(tmp_path, make_ct_series, ct_head_slices):
-    names = [f"s{k}.dcm" for k in range(5)]
-    paths = make_ct_series(tmp_path / "ct", ct_head_slices[:5], names, [1, 2, 3, 4, 5])
-    (even,) = list_volume_sources([tmp_path / "ct"])
-    assert even.uneven_spacing is None
-    paths[2].unlink()
-    (gapped,) = list_volume_sources([tmp_path / "ct"])
-    assert gapped.uneven_spacing is not None
-    assert "5 mm between s1.dcm and s3.dcm" in gapped.uneven_spacing and "2.5 mm" in gapped.uneven_spacing
+def _series_at(folder: Path, make_ct_series, slices: np.ndarray, z: list[float]) -> DicomSeries:
+    names = [f"s{k}.dcm" for k in range(len(z))]
+    paths = make_ct_series(folder, slices[: len(z)], names, list(range(len(z))))
+    for path, position in zip(paths, z, strict=True):
+        _edit(path, ImagePositionPatient=[-158.1, -179.0, position])
+    (series,) = list_volume_sources([folder])
+    return series
 
 
-def test_slices_each_of_a_series_of_their_own_are_refused_saying_why(
-    tmp_path, make_ct_series, ct_head_slices
+@pytest.mark.parametrize(
+    ("z", "expected"),
+    [
+        ([0, 2.5, 5, 7.5, 10], None),
+        ([0, 2.5000001, 4.9999, 7.5, 10.0002], None),  # rounding in exported positions
+        ([0, 5], None),
+        ([10, 7.5, 2.5, 0], "1 gap(s) of 5 mm (first between s2.dcm and s1.dcm; a missing slice?)"),
+        ([0, 5, 7.5, 10, 15, 17.5], "2 gap(s) of 5 mm (first between s0.dcm and s1.dcm; a missing slice?)"),
+        ([0, 2.5, 3, 5, 7.5, 10], "1 gap(s) of 0.5 mm (first between s1.dcm and s2.dcm; an extra slice?)"),
+    ],
+)
+def test_gaps_departing_from_the_typical_spacing_are_reported(
+    tmp_path, make_ct_series, ct_head_slices, z, expected
 ):
+    slices = np.concatenate([ct_head_slices, ct_head_slices])
+    series = _series_at(tmp_path / "ct", make_ct_series, slices, z)
+    if expected is None:
+        assert series.uneven_spacing is None
+    else:
+        assert series.uneven_spacing is not None and expected in series.uneven_spacing, series.uneven_spacing
+        assert "typically 2.5 mm apart" in series.uneven_spacing
+
+
+def test_without_positions_spacing_is_not_judged(tmp_path, make_ct_series, ct_head_slices):
+    make_ct_series(tmp_path / "ct", ct_head_slices[:4], ["a", "b", "c", "d"], [1, 2, 5, 9], positions=False)
+    (series,) = list_volume_sources([tmp_path / "ct"])
+    assert series.uneven_spacing is None
+
+
+def test_slices_each_alone_in_their_series_are_refused_saying_why(tmp_path, make_ct_series, ct_head_slices):
     # As some anonymisers write them: every file a new Series Instance UID.
     for k in range(3):
         make_ct_series(tmp_path / "ct", ct_head_slices[k : k + 1], [f"s{k}.dcm"], [k + 1])
-    with pytest.raises(EnhanceKitError, match="3 single-frame DICOM files each carry a Series Instance UID"):
+    with pytest.raises(EnhanceKitError, match="the 3 single-frame DICOM files found are each alone"):
         list_volume_sources([tmp_path / "ct"])
 
 
@@ -212,6 +237,7 @@ def test_a_failure_mid_series_leaves_no_slice_written(tmp_path, monkeypatch, ct_
         real_write(handle, *args, **kwargs)
 
     monkeypatch.setattr(series_module, "write_dicom", failing_on_the_fourth)
-    with pytest.raises(EnhanceKitError, match="cannot write the series .* No space left on device"):
+    written_fourth = r"cannot write the series .*IM0002.dcm\): .*No space left on device"
+    with pytest.raises(EnhanceKitError, match=written_fourth):
         write_volume_source(tmp_path / "out", source, volume)
     assert len(written) == 3 and list((tmp_path / "out").iterdir()) == []

@@ -142,6 +142,22 @@ def _enhancer(
     )
 
 
+#: Below this console width ``models`` lists one block per model instead of a table.
+MODELS_TABLE_MIN_WIDTH = 140
+
+
+@dataclass
+class ModelRow:
+    """What ``models`` shows of one model."""
+
+    name: str
+    task: str
+    parameters: int
+    shipped: bool
+    scores: list[str]
+    description: str
+
+
 def models(task: Annotated[str | None, typer.Option(help="Only models of this task.")] = None) -> None:
     """List registered models: task, parameters, shipped weights and their measured scores."""
     known = sorted({get_model_entry(name).task for name in list_models()})
@@ -150,40 +166,45 @@ def models(task: Annotated[str | None, typer.Option(help="Only models of this ta
     rows = []
     for name in list_models(task):
         entry = get_model_entry(name)
-        params = count_parameters(create_model(name, pretrained=False))
         card = entry.card() or {}
         # The headline figures only; the card (weights/<name>.json) has the rest.
         headline = {k: v for k, v in card.get("scores", {}).items() if "bicubic" not in k and "SSIM" not in k}
         rows.append(
-            (
+            ModelRow(
                 name,
                 entry.task if entry.role == "enhancer" else f"{entry.task} ({entry.role})",
-                f"{params:,}" if params else "-",
-                "shipped" if entry.weights else "-",
+                count_parameters(create_model(name, pretrained=False)),
+                bool(entry.weights),
                 [f"{k}: {v}" for k, v in headline.items()],
                 entry.description,
             )
         )
+    title = "enhancekit models"
     if stdout.width >= MODELS_TABLE_MIN_WIDTH:
-        table = Table(title="enhancekit models", title_justify="left")
+        table = Table(title=title, title_justify="left")
         for column in ("name", "task", "parameters", "weights", "measured scores", "description"):
             table.add_column(column, overflow="fold", no_wrap=column in ("name", "task", "parameters"))
-        for name, task_name, params, weights, scores, description in rows:
-            table.add_row(name, task_name, params, weights, "\n".join(scores) or "-", description)
+        for row in rows:
+            table.add_row(
+                row.name,
+                row.task,
+                f"{row.parameters:,}" if row.parameters else "-",
+                "shipped" if row.shipped else "-",
+                "\n".join(row.scores) or "-",
+                row.description,
+            )
         stdout.print(table)
         return
-    # A six-column table folds every word in a terminal this narrow: one block per model reads instead.
-    for name, task_name, params, weights, scores, description in rows:
-        facts = [task_name]
-        facts += [f"{params} parameters"] if params != "-" else []
-        facts += ["shipped weights"] if weights == "shipped" else []
-        stdout.print(Text.assemble((name, "bold"), " · " + " · ".join(facts)))
-        for line in [*scores, description]:
+    # A six-column table folds every word in a narrow terminal (or a pipe): one block per model reads instead.
+    stdout.print(Text(title, style="italic"))
+    for row in rows:
+        facts = [row.task]
+        facts += [f"{row.parameters:,} parameters"] if row.parameters else []
+        facts += ["shipped weights"] if row.shipped else []
+        stdout.print()
+        stdout.print(Text.assemble((row.name, "bold"), " · " + " · ".join(facts)))
+        for line in [*row.scores, row.description]:
             stdout.print(Padding(Text(line), (0, 0, 0, 4)))
-
-
-#: Below this console width ``models`` lists one block per model instead of a table.
-MODELS_TABLE_MIN_WIDTH = 140
 
 
 def enhance(

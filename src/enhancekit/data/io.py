@@ -700,32 +700,49 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
 
 @contextmanager
 def staged_outputs() -> Iterator[Callable[[Path], AbstractContextManager[BinaryIO]]]:
-    """Yield ``stage``: ``with stage(path) as handle`` writes a file that replaces ``path`` only once the
-    whole block was left without an error, together with every other staged file; on any failure none does.
+    """Yield ``stage``: ``with stage(path) as handle`` writes a temporary file that replaces ``path`` when the
+    whole block is left without an error, together with every other staged file. A failure while writing
+    leaves none of them (a stage that failed is dropped even if the caller went on); should a rename fail
+    at the end, the files it had already put in place that did not exist before are removed again (files
+    they replaced stay replaced).
 
     The slices of a DICOM series are written so: a failure mid-series leaves no part of it behind."""
-    staged: list[Path] = []
-    replaces: list[tuple[Path, Path]] = []
+    staged: list[tuple[Path, Path]] = []  # (temporary, destination), each written in full
+    open_stages = True
 
     @contextmanager
     def stage(path: Path) -> Iterator[BinaryIO]:
+        if not open_stages:
+            raise RuntimeError("staged_outputs: stage() called after its block ended")
         path.parent.mkdir(parents=True, exist_ok=True)
         # Hidden, random name in the same folder: os.replace must not cross file systems; listings skip it.
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        staged.append(temporary)
-        with open(temporary, "xb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        replaces.append((temporary, path))
+        handle = open(temporary, "xb")  # noqa: SIM115 (closed below; opened outside the try: never ours)
+        try:
+            with handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        staged.append((temporary, path))
 
+    placed: list[Path] = []  # destinations put in place that did not exist before
     try:
         yield stage
-        for temporary, path in replaces:
+        open_stages = False
+        for temporary, path in staged:
+            existed = path.exists()
             os.replace(temporary, path)
+            if not existed:
+                placed.append(path)
     except BaseException:
-        for temporary in staged:
+        open_stages = False
+        for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
+        for path in placed:
+            path.unlink(missing_ok=True)
         raise
 
 

@@ -76,8 +76,8 @@ VolumeSource = Path | DicomSeries
 #: Header elements that all slices of one volume share: the series, and within it the echo and time point.
 _VOLUME_KEYWORDS = ("SeriesInstanceUID", "EchoNumbers", "TemporalPositionIdentifier")
 
-#: Gaps between neighbouring slices wider than this many times the narrowest one are reported: one missing
-#: slice doubles a gap, while rounding in exported positions moves gaps by well under 1%.
+#: Gaps between neighbouring slices more than this many times wider (a missing slice) or narrower (an extra
+#: one) than the series' typical gap are reported; exported positions are rounded far less than that.
 UNEVEN_SPACING_RATIO = 1.5
 
 
@@ -120,11 +120,11 @@ def list_volume_sources(paths: Sequence[str | Path], *, keep_unreadable: bool = 
     if not volumes:
         error = nothing_found("volume files or DICOM series", paths)
         if lone_in_folders > 1:
-            # Some anonymisers give every file a Series Instance UID of its own: say so rather than leave the
-            # user to guess why a folder of slices holds no series.
+            # Say why a folder of slices holds no series rather than leave the user to guess.
             raise EnhanceKitError(
-                f"{error}: its {lone_in_folders} single-frame DICOM files each carry a Series Instance UID "
-                "of their own (as some anonymisers write them), so none forms a series with another"
+                f"{error}: the {lone_in_folders} single-frame DICOM files found are each alone in their "
+                "series (or echo / time point), as when each is a 2D image of its own or an anonymiser gave "
+                "every file a new Series Instance UID"
             )
         raise error
     return volumes
@@ -173,18 +173,27 @@ def _slice_order(members: list[tuple[Path, Any]]) -> DicomSeries:
 
 
 def _uneven_spacing(files: tuple[Path, ...], positions: list[float]) -> str | None:
-    """Where the widest gap between neighbouring slices (at ``positions``, in mm, ascending) exceeds
-    :data:`UNEVEN_SPACING_RATIO` times the narrowest, described; else None."""
+    """Where the gaps between neighbouring slices (at ``positions``, in mm, ascending) depart from their
+    median by more than :data:`UNEVEN_SPACING_RATIO` either way, described; else None."""
     if len(positions) < 3:
         return None
     gaps = np.diff(positions)
-    widest = int(np.argmax(gaps))
-    if gaps[widest] <= UNEVEN_SPACING_RATIO * gaps.min():
+    typical = float(np.median(gaps))
+    departures = []
+    for odd, guess in (
+        (gaps > UNEVEN_SPACING_RATIO * typical, "a missing slice?"),
+        (gaps < typical / UNEVEN_SPACING_RATIO, "an extra slice?"),
+    ):
+        where = np.flatnonzero(odd)
+        if where.size:
+            first = int(where[0])
+            departures.append(
+                f"{where.size} gap(s) of {gaps[first]:.3g} mm (first between {files[first].name} and "
+                f"{files[first + 1].name}; {guess})"
+            )
+    if not departures:
         return None
-    return (
-        f"{gaps[widest]:.3g} mm between {files[widest].name} and {files[widest + 1].name}, where the "
-        f"narrowest gap is {gaps.min():.3g} mm (a missing slice?)"
-    )
+    return f"{' and '.join(departures)} where its slices are typically {typical:.3g} mm apart"
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -260,10 +269,13 @@ def write_volume_source(output_dir: Path, source: VolumeSource, volume: VolumeDa
         write_volume(output_dir / source.name, volume)
         return
     derivation = volume.metadata.get("derivation", "processed")
+    destination = output_dir
     try:
         with staged_outputs() as stage:
             for (path, header), values in zip(volume.metadata["series"], volume.voxels, strict=True):
-                with stage(output_dir / path.name) as handle:
+                destination = output_dir / path.name
+                with stage(destination) as handle:
                     write_dicom(handle, values, header, derivation)
+            destination = output_dir  # from here on the slices are put in place together
     except (OSError, DicomError) as exc:
-        raise EnhanceKitError(f"cannot write the series {source.name} into {output_dir}: {exc}") from exc
+        raise EnhanceKitError(f"cannot write the series {source.name} ({destination}): {exc}") from exc
