@@ -44,6 +44,16 @@ def test_help_lists_exactly_the_commands():
         assert command in result.output
 
 
+def test_help_text_wraps_at_the_terminal_not_at_the_docstring(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = invoke("enhance", "--help")
+    assert result.exit_code == 0, result.output
+    # One line in a wide terminal: the docstring has a line break after "header.".
+    assert "with its source's header. Volumes (NIfTI, TIFF stacks" in result.output
+    summary = "Enhance images or volumes with a model into a folder, each result under its input's name."
+    assert summary in invoke("--help").output
+
+
 def test_models_table(monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")  # as in a wide terminal; 80 columns fold the scores
     result = invoke("models")

@@ -8,6 +8,7 @@ traceback available through ``ENHANCEKIT_DEBUG=1``.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,13 @@ def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _help_of(command: Callable[..., Any]) -> str:
+    """``command``'s docstring with each paragraph on one line: Typer's rich help keeps a docstring's line
+    breaks, which then break lines mid-sentence at any terminal width."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
 for _name, _command in {
     "models": commands.models,
     "enhance": commands.enhance,
@@ -64,7 +72,7 @@ for _name, _command in {
     "compare": compare.compare,
     "stack": stack.stack,
 }.items():
-    app.command(_name)(_one_line_errors(_command))
+    app.command(_name, help=_help_of(_command))(_one_line_errors(_command))
 
 
 def run() -> None:

@@ -222,10 +222,12 @@ def enhance(
     backend: BackendOpt = "torch",
     window: WindowOpt = None,
 ) -> None:
-    """Enhance images (results keep each input's name, bit depth, mode and alpha; a DICOM result is a derived
-    DICOM with its source's header) or volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz: slice by
-    slice with 2D models, in 3D windows with 3D models; dtype, affine and header kept). With a 3D model, a
-    folder of single-frame DICOM slices is one volume per series, written back slice by slice."""
+    """Enhance images or volumes with a model into a folder, each result under its input's name.
+
+    Images keep their bit depth, mode and alpha; a DICOM result is a derived DICOM with its source's header.
+    Volumes (NIfTI, TIFF stacks, multi-frame DICOM, .npy/.npz) go slice by slice through 2D models and in 3D
+    windows through 3D models, keeping dtype, affine and header. With a 3D model, a folder of single-frame
+    DICOM slices is one volume per series, written back slice by slice."""
     _, net = build_model(model, weights=weights, scale=scale)
     factor = int(getattr(net, "scale", 1))
     if window is not None:
@@ -564,8 +566,7 @@ def score(
     json_path: JsonOpt = None,
     nima_weights: NimaOpt = None,
 ) -> None:
-    """Score existing images: full-reference metrics against --target, no-reference ones (NIQE, NIMA)
-    alone."""
+    """Score existing images: full-reference metrics against --target, no-reference ones (NIQE, NIMA)."""
     measured = parse_metrics(metrics)
     prepare_nima(measured, nima_weights)
     needs_target = [m.name for m in measured if m.full_reference]
