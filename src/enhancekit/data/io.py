@@ -717,7 +717,8 @@ def staged_outputs() -> Iterator[Callable[[Path], AbstractContextManager[BinaryI
         path.parent.mkdir(parents=True, exist_ok=True)
         # Hidden, random name in the same folder: os.replace must not cross file systems; listings skip it.
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        handle = open(temporary, "xb")  # noqa: SIM115 (closed below; opened outside the try: never ours)
+        # Opened before the try, so that a clash with another file of that name never deletes it.
+        handle = open(temporary, "xb")  # noqa: SIM115 (closed by the with below)
         try:
             with handle:
                 yield handle
