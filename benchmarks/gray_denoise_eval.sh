@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The gray AWGN table: BSD68 at sigma 15/25/50 and Set12 at sigma 25, every method on the same noisy images
-# (`--degrade awgn:S`: fixed seed, rounded to 8 bits like a saved image; the classical methods get the true
-# sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
-# trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D costs about 3 minutes per
-# megapixel on 2 cores, so its sigma 15/50 rows are a patient run: MODELS=bm3d SIGMAS="15 50".
-# NOISE=awgn-float hands every method the noisy images as floats, neither clipped nor rounded (the protocol of
-# the published tables) instead.
+# (`--degrade awgn:S`: fixed seed, unclipped floats as in the published tables; the classical methods get the
+# true sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
+# trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D takes about 10 s per BSD68 image
+# on one core, so MODELS=bm3d is a quarter of an hour per sigma.
+# NOISE=awgn-saved hands every method the noisy images as a saved 8-bit file holds them (clipped to [0, 1],
+# rounded) instead.
 # JSON per (set, noise and sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
 #   bash benchmarks/gray_denoise_eval.sh [DATA_DIR]     (DATA_DIR defaults to ../shared/data)
 set -euo pipefail

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from enhancekit.data.degradations import Degradation, crop_to_multiple
+from enhancekit.data.degradations import Degradation, SavedGaussianNoise, crop_to_multiple
 from enhancekit.data.io import (
     ImageData,
     VolumeData,
@@ -115,7 +115,8 @@ def degraded_pairs(
     targets: Sequence[Path], degradation: Degradation
 ) -> Iterator[tuple[str, ImageData, np.ndarray]]:
     """(name, degraded input, target) made from clean targets, the input quantised to the target's depth
-    (unless the degradation keeps it as floats: ``awgn-float``)."""
+    when the degradation says a saved file would hold it so (``bicubic``, ``awgn-saved``; ``awgn`` stays
+    floats, as in published tables)."""
     for path in targets:
         image = read_image(path)
         target = degradation.prepare_target(image.pixels)
@@ -135,7 +136,8 @@ def degraded_volume_pairs(
 ) -> Iterator[tuple[VolumeSource, VolumeData, np.ndarray, np.ndarray]]:
     """(source, volume, degraded, clean) for 3D (or 4D: a series of 3D) volume files and DICOM series, on the
     volume's [0, 1] normalised scale."""
-    if degradation.scale != 1:
+    if degradation.scale != 1 or isinstance(degradation, SavedGaussianNoise):
+        # Volumes have no saved depth to round to here: their noisy input is always floats.
         raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
     for source in targets:
         volume = read_volume_source(source)

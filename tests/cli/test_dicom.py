@@ -275,9 +275,13 @@ def test_enhance_and_eval_note_a_series_with_a_missing_slice(tmp_path, make_ct_s
         "awgn:10",
         "--metrics",
         "psnr",
+        "--json",
+        str(tmp_path / "scores.json"),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0 and "s2.dcm and s4.dcm" in result.output, result.output
+    (entry,) = json.loads((tmp_path / "scores.json").read_text())["images"]
+    assert "s2.dcm and s4.dcm" in entry["uneven_spacing"] and np.isfinite(entry["psnr"])
 
 
 def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
@@ -298,7 +302,7 @@ def test_eval_scores_a_dicom_series_in_3d(tmp_path, ct_series):
         result = CliRunner().invoke(app, [*args, "--json", str(report), "--save", str(saved)])
         assert result.exit_code == 0, result.output
         (entry,) = json.loads(report.read_text())["images"]
-        assert entry["name"] == "ct/IM0004.dcm..IM0003.dcm (6 slices)"
+        assert entry["name"] == "ct/IM0004.dcm..IM0003.dcm (6 slices)" and "uneven_spacing" not in entry
         psnr[model] = entry["psnr"]
         written = [_read(saved / name) for name in ct_series.names]
         assert all(model in w.DerivationDescription and "25" in w.DerivationDescription for w in written)

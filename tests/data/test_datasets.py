@@ -100,3 +100,11 @@ def test_a_patch_larger_than_an_image_names_the_file():
         EnhanceKitError, match=r"test_00\d.png: an image of size 180x180 is smaller than the patch"
     ):
         build_paired_dataset(target=folder, degrade="awgn:25", patch_size=200)
+
+
+def test_a_recipe_with_the_saved_noise_protocol_is_told_to_use_input_bits():
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "gray"
+    with pytest.raises(EnhanceKitError, match=r"awgn-saved:25 is an eval protocol.*input_bits: 8"):
+        build_paired_dataset(target=folder, degrade="awgn-saved:25", patch_size=32)

@@ -170,16 +170,17 @@ def test_convolutional_upscaling_equals_the_matrix_path(factor):
     )
 
 
-def test_eval_inputs_of_awgn_are_saved_images_and_of_awgn_float_floats(tmp_path) -> None:
-    from enhancekit.data.degradations import FloatGaussianNoise, known_noise_sigma
+def test_eval_inputs_of_awgn_are_floats_and_of_awgn_saved_saved_images(tmp_path) -> None:
+    from enhancekit.data.degradations import SavedGaussianNoise, known_noise_sigma
     from enhancekit.evaluation import degraded_pairs
 
     gray = Path(__file__).parent / "gray" / "test_001.png"
     clean = np.asarray(Image.open(gray), np.float64) / 255
-    floats = parse_degradation("awgn-float:25")
-    assert isinstance(floats, FloatGaussianNoise) and known_noise_sigma(floats) == 25
-    (_, saved, target), (_, unrounded, _) = (
-        next(degraded_pairs([gray], parse_degradation(spec))) for spec in ("awgn:25", "awgn-float:25")
+    saved_noise = parse_degradation("awgn-saved:25")
+    assert isinstance(saved_noise, SavedGaussianNoise) and known_noise_sigma(saved_noise) == 25
+    assert repr(saved_noise) == "SavedGaussianNoise(sigma_255=25.0, seed=0)"
+    (_, unrounded, target), (_, saved, _) = (
+        next(degraded_pairs([gray], parse_degradation(spec))) for spec in ("awgn:25", "awgn-saved:25")
     )
     np.testing.assert_allclose(target[..., 0], clean, atol=1e-7)
     # The same noise: as floats (beyond black and white, off the 8-bit grid), or as an 8-bit file holds it.

@@ -388,8 +388,8 @@ def evaluate(
     degrade: Annotated[
         str | None,
         typer.Option(
-            help="Make inputs from targets: bicubic:K, awgn:S (images: as a saved noisy file holds them, "
-            "clipped and rounded; volumes: floats) or awgn-float:S (floats, as published tables use)."
+            help="Make inputs from targets: bicubic:K, awgn:S (unclipped floats, as published tables use) or "
+            "awgn-saved:S (images only: as a saved noisy file holds them, clipped and rounded)."
         ),
     ] = None,
     color: ColorOpt = None,
@@ -548,7 +548,10 @@ def _evaluate_volumes(
         pairs = degraded_volume_pairs(target_files, degradation)
         for source, volume, noisy, clean in track(pairs, len(target_files), f"evaluating {model}", progress):
             output = np.clip(_volume_runner(enhancer, volume, on_slice)(noisy), 0.0, 1.0)
-            report.images.append({"name": source.name, **measure_volume(output, clean, measured)})
+            row = {"name": source.name, **measure_volume(output, clean, measured)}
+            if isinstance(source, DicomSeries) and source.uneven_spacing is not None:
+                row["uneven_spacing"] = source.uneven_spacing  # the printed note, kept with the scores
+            report.images.append(row)
             if save is not None:
                 volume.metadata["derivation"] = made_by
                 write_volume_source(save, source, volume.from_normalized(output))

@@ -41,7 +41,7 @@ def compare(
     degrade: Annotated[
         str | None,
         typer.Option(
-            help="Make inputs from targets: bicubic:K, awgn:S or awgn-float:S, as in eval (default: the "
+            help="Make inputs from targets: bicubic:K, awgn:S or awgn-saved:S, as in eval (default: the "
             "first model's task's)."
         ),
     ] = None,

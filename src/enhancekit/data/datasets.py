@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from enhancekit.data.degradations import Degradation, imresize, parse_degradation
+from enhancekit.data.degradations import Degradation, SavedGaussianNoise, imresize, parse_degradation
 from enhancekit.data.io import (
     VolumeData,
     from_float,
@@ -116,8 +116,9 @@ class PairedImageDataset(Dataset):
     epochs of a useful length. With a ``degradation`` the input is made on the fly from the (cropped)
     target; a fixed seed per index makes validation sets reproducible when ``fixed_noise`` is set.
     ``input_bits`` (8 or 16) stores each made input as an image file of that depth would: clipped to [0, 1]
-    and rounded. Real noisy 8-bit images are clipped, and so are the inputs ``enhancekit eval --degrade``
-    makes; a denoiser trained on unclipped noise misreads dark and bright regions of such images.
+    and rounded. Real noisy 8-bit images are clipped, and so are the inputs ``enhancekit eval --degrade
+    awgn-saved:S`` makes; a denoiser trained on unclipped noise misreads dark and bright regions of such
+    images.
     ``names`` (one per target) name the files in error messages.
     """
 
@@ -314,6 +315,12 @@ def build_paired_dataset(
         if inputs is not None:
             _check_pair_sizes(pairs, inputs, targets, scale)
     degradation = parse_degradation(degrade) if degrade else None
+    if isinstance(degradation, SavedGaussianNoise):
+        # The depth to round to is the recipe's choice here, not the loaded file's: say where it goes.
+        raise EnhanceKitError(
+            f"data.*.degrade: {degrade} is an eval protocol; in a recipe write degrade: awgn:S with "
+            "input_bits: 8 (or 16) to train on noisy inputs as a saved file holds them"
+        )
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
     return PairedImageDataset(

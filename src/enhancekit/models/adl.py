@@ -278,3 +278,13 @@ register_model(
     output_activation="residual",
     description="ADL, light, residual heads, blind gray AWGN 0-55 (Train400; configs/adl_gray_awgn.yaml)",
 )
+register_model(
+    "adl-gray-8bit",
+    EfficientUNet,
+    task="denoise",
+    weights="adl-gray-8bit.safetensors",
+    in_channels=1,
+    filters=LIGHT_FILTERS,
+    output_activation="residual",
+    description="adl-gray's network trained for noisy 8-bit files (noise clipped and rounded to 8 bits)",
+)
