@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from enhancekit.cli.app import app
 from enhancekit.compare import Region, auto_region, make_comparison, parse_region
-from enhancekit.data.degradations import BicubicDownscale, GaussianNoise
+from enhancekit.data.degradations import BicubicDownscale, GaussianNoise, SavedGaussianNoise
 from enhancekit.data.io import from_float, read_image
 from enhancekit.evaluation import degraded_pairs
 from enhancekit.inference import Enhancer
@@ -85,18 +85,27 @@ def test_sr_picture_is_the_library_drawing_and_scores_match_eval(tmp_path):
 
 def test_gray_denoising_rows_scores_inputs_and_shows_whole_small_images():
     files = sorted(GRAY.glob("*.png"))[:2]
-    comparison = make_comparison(
-        degraded_pairs(files, GaussianNoise(25)),
-        [("identity", lambda image: image)],
-        scale=1,
-        metrics=parse_metrics("psnr"),
-        color="rgb",
-        border=0,
-    )
+
+    def identity_comparison(noise):
+        return make_comparison(
+            degraded_pairs(files, noise),
+            [("identity", lambda image: image)],
+            scale=1,
+            metrics=parse_metrics("psnr"),
+            color="rgb",
+            border=0,
+        )
+
+    comparison = identity_comparison(SavedGaussianNoise(25))
     assert len(comparison.panels) == 2 * 3 and comparison.zoom == 1
     first_input, first_output = comparison.panels[:2]
     # The identity "model" returns its input, so both panels score the same; 180 px images are shown whole.
     assert first_input.scores == first_output.scores and 15 < first_input.scores["psnr"] < 25
+    # Float noise: the input panel scores the unclipped input the models get (sigma 25: about 20.2 dB), while
+    # every output is saved as an image (clipped and rounded), which cuts off the noise past black and white.
+    floats_input, floats_output = identity_comparison(GaussianNoise(25)).panels[:2]
+    assert abs(floats_input.scores["psnr"] - 20 * np.log10(255 / 25)) < 0.2
+    assert floats_output.scores["psnr"] > floats_input.scores["psnr"]
     ground_truth = comparison.panels[2]
     pixels = panel_pixels(comparison.image, ground_truth.box)
     assert pixels.shape == (180, 180, 3)
