@@ -92,6 +92,33 @@ def test_input_bits_clips_and_rounds_made_inputs_like_a_saved_noisy_image():
         PairedImageDataset([clean], [clean], input_bits=8)
 
 
+def test_saved_fraction_stores_that_share_of_the_made_inputs_as_files_and_leaves_the_rest_floats():
+    from pathlib import Path
+
+    from PIL import Image
+
+    clean = (
+        np.asarray(Image.open(Path(__file__).parent / "gray" / "test_001.png"), np.float32)[..., None] / 255
+    )
+    kwargs = {"degradation": parse_degradation("awgn:50"), "fixed_noise": True, "repeat": 40}
+    unclipped = PairedImageDataset([clean], **kwargs)
+    stored = PairedImageDataset([clean], input_bits=8, **kwargs)
+    mixed = PairedImageDataset([clean], input_bits=8, saved_fraction=0.5, **kwargs)
+    kinds = []
+    for index in range(len(mixed)):
+        sample = mixed[index][0].numpy()
+        # The same noise as without a fraction: only whether it is stored as a file is drawn.
+        if np.array_equal(sample, stored[index][0].numpy()):
+            kinds.append("stored")
+        else:
+            np.testing.assert_array_equal(sample, unclipped[index][0].numpy())
+            kinds.append("floats")
+    assert 8 <= kinds.count("stored") <= 32, kinds
+    for bad in ({"saved_fraction": 0.5}, {"input_bits": 8, "saved_fraction": 1.5}):
+        with pytest.raises(EnhanceKitError, match="saved_fraction must be in"):
+            PairedImageDataset([clean], **kwargs, **bad)
+
+
 def test_a_patch_larger_than_an_image_names_the_file():
     from pathlib import Path
 

@@ -118,7 +118,8 @@ class PairedImageDataset(Dataset):
     ``input_bits`` (8 or 16) stores each made input as an image file of that depth would: clipped to [0, 1]
     and rounded. Real noisy 8-bit images are clipped, and so are the inputs ``enhancekit eval --degrade
     awgn-saved:S`` makes; a denoiser trained on unclipped noise misreads dark and bright regions of such
-    images.
+    images. ``saved_fraction`` (with ``input_bits``) stores only that share of the made inputs so, drawn per
+    sample, and leaves the rest as floats: one model for both forms of noise.
     ``names`` (one per target) name the files in error messages.
     """
 
@@ -135,6 +136,7 @@ class PairedImageDataset(Dataset):
         fixed_noise: bool = False,
         seed: int = 0,
         input_bits: int | None = None,
+        saved_fraction: float = 1.0,
         names: Sequence[str] | None = None,
     ) -> None:
         if (inputs is None) == (degradation is None):
@@ -143,6 +145,11 @@ class PairedImageDataset(Dataset):
             raise EnhanceKitError(f"input_bits must be 8 or 16, got {input_bits}")
         if input_bits is not None and degradation is None:
             raise EnhanceKitError("input_bits applies to inputs made by a degradation, not to input folders")
+        if not 0.0 <= saved_fraction <= 1.0 or (saved_fraction != 1.0 and input_bits is None):
+            raise EnhanceKitError(
+                f"saved_fraction must be in [0, 1] and goes with input_bits, got {saved_fraction} with "
+                f"input_bits {input_bits}"
+            )
         if not targets:
             raise EnhanceKitError("the dataset has no images")
         self.targets = list(targets)
@@ -173,6 +180,7 @@ class PairedImageDataset(Dataset):
         self.fixed_noise = fixed_noise
         self.seed = seed
         self.input_bits = input_bits
+        self.saved_fraction = saved_fraction
 
     def __len__(self) -> int:
         return len(self.targets) * self.repeat
@@ -197,7 +205,9 @@ class PairedImageDataset(Dataset):
                 target = self._random_crop_target(target, rng)
             target = self.degradation.prepare_target(target)
             source = self.degradation(target, rng=rng)
-            if self.input_bits is not None:
+            # The extra draw only with a fraction, so that recipes without one keep their random streams.
+            saved = self.saved_fraction == 1.0 or rng.random() < self.saved_fraction
+            if self.input_bits is not None and saved:
                 source = to_float(from_float(source, self.input_bits))
         if self.augment:
             k = int(rng.integers(8))
@@ -262,6 +272,7 @@ def build_paired_dataset(
     spatial_dims: int = 2,
     match_size: bool = False,
     input_bits: int | None = None,
+    saved_fraction: float = 1.0,
 ) -> PairedImageDataset:
     """A :class:`PairedImageDataset` from folders, as a recipe describes it.
 
@@ -334,6 +345,7 @@ def build_paired_dataset(
         fixed_noise=fixed_noise,
         seed=seed,
         input_bits=input_bits,
+        saved_fraction=saved_fraction,
         names=None if volumes else [str(t) for _, t in pairs],
     )
 
