@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from enhancekit.data.degradations import Degradation, SavedGaussianNoise, crop_to_multiple
+from enhancekit.data.degradations import Degradation, GaussianNoise, crop_to_multiple, refuse_saved_noise
 from enhancekit.data.io import (
     ImageData,
     VolumeData,
@@ -131,14 +131,19 @@ def degraded_pairs(
         )
 
 
+def check_volume_degradation(degradation: Degradation) -> None:
+    """Volumes are evaluated with Gaussian noise as floats (no saved depth to round to): refuse the rest."""
+    refuse_saved_noise(degradation, "volumes")
+    if not isinstance(degradation, GaussianNoise):
+        raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
+
+
 def degraded_volume_pairs(
     targets: Sequence[VolumeSource], degradation: Degradation
 ) -> Iterator[tuple[VolumeSource, VolumeData, np.ndarray, np.ndarray]]:
     """(source, volume, degraded, clean) for 3D (or 4D: a series of 3D) volume files and DICOM series, on the
     volume's [0, 1] normalised scale."""
-    if degradation.scale != 1 or isinstance(degradation, SavedGaussianNoise):
-        # Volumes have no saved depth to round to here: their noisy input is always floats.
-        raise EnhanceKitError(f"volumes are evaluated with noise (awgn:S), not {degradation!r}")
+    check_volume_degradation(degradation)
     for source in targets:
         volume = read_volume_source(source)
         # Noise is relative to each volume's data range whatever its format: a DICOM maps by its declared

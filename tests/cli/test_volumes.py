@@ -104,7 +104,7 @@ def test_volume_errors_are_one_line(ct_dir, tmp_path):
     assert result.exit_code == 1 and "unknown volume metric" in result.output
     # Volumes have no saved depth to round a noisy input to: awgn-saved is refused, not silently floats.
     result = invoke("eval", "-m", "gaussian-filter-3d", "--target", ct_dir, "--degrade", "awgn-saved:5")
-    assert result.exit_code == 1 and "not SavedGaussianNoise" in result.output
+    assert result.exit_code == 1 and "awgn-saved:S is for evaluating images; use awgn:S" in result.output
     assert "Traceback" not in result.output
     shutil.copy(ct_dir / "head.nii.gz", tmp_path / "copy.nii.gz")
     (tmp_path / "broken").mkdir()

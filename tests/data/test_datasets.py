@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enhancekit.data.datasets import PairedImageDataset, UnpairedImageDataset, build_paired_dataset
+from enhancekit.data.datasets import (
+    PairedImageDataset,
+    UnpairedImageDataset,
+    build_paired_dataset,
+    build_unpaired_dataset,
+)
 from enhancekit.data.degradations import parse_degradation
 from enhancekit.data.io import write_image
 from enhancekit.errors import EnhanceKitError
@@ -133,5 +138,8 @@ def test_a_recipe_with_the_saved_noise_protocol_is_told_to_use_input_bits():
     from pathlib import Path
 
     folder = Path(__file__).parent / "gray"
-    with pytest.raises(EnhanceKitError, match=r"awgn-saved:25 is an eval protocol.*input_bits: 8"):
+    saved_spec = r"data.\*.degrade: awgn-saved:S is for evaluating.*input_bits: 8"
+    with pytest.raises(EnhanceKitError, match=saved_spec):
         build_paired_dataset(target=folder, degrade="awgn-saved:25", patch_size=32)
+    with pytest.raises(EnhanceKitError, match=r"data.\*.low_degrade: awgn-saved:S is for evaluating"):
+        build_unpaired_dataset(low=folder, high=folder, low_degrade="awgn-saved:25", patch_size=32)

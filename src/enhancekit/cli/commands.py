@@ -55,6 +55,7 @@ from enhancekit.data.window import (
 from enhancekit.errors import EnhanceKitError
 from enhancekit.evaluation import (
     Report,
+    check_volume_degradation,
     degraded_pairs,
     degraded_volume_pairs,
     folder_pairs,
@@ -531,6 +532,7 @@ def _evaluate_volumes(
 ) -> None:
     measured = parse_metrics(metrics, volumes=True)
     degradation = parse_degradation(degrade)
+    check_volume_degradation(degradation)
     target_files = list_volume_sources([target])
     _note_uneven_spacing(target_files)
     _, net = build_model(model, weights=weights, scale=None, noise_sigma=known_noise_sigma(degradation))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from enhancekit.data.degradations import Degradation, SavedGaussianNoise, imresize, parse_degradation
+from enhancekit.data.degradations import Degradation, imresize, parse_degradation, refuse_saved_noise
 from enhancekit.data.io import (
     VolumeData,
     from_float,
@@ -141,6 +141,8 @@ class PairedImageDataset(Dataset):
     ) -> None:
         if (inputs is None) == (degradation is None):
             raise ValueError("give either inputs or a degradation")
+        # The depth to round to is the recipe's choice (input_bits) here, not a loaded file's.
+        refuse_saved_noise(degradation, "data.*.degrade")
         if input_bits not in (None, 8, 16):
             raise EnhanceKitError(f"input_bits must be 8 or 16, got {input_bits}")
         if input_bits is not None and degradation is None:
@@ -326,12 +328,6 @@ def build_paired_dataset(
         if inputs is not None:
             _check_pair_sizes(pairs, inputs, targets, scale)
     degradation = parse_degradation(degrade) if degrade else None
-    if isinstance(degradation, SavedGaussianNoise):
-        # The depth to round to is the recipe's choice here, not the loaded file's: say where it goes.
-        raise EnhanceKitError(
-            f"data.*.degrade: {degrade} is an eval protocol; in a recipe write degrade: awgn:S with "
-            "input_bits: 8 (or 16) to train on noisy inputs as a saved file holds them"
-        )
     if inputs is None and degradation is None:
         raise EnhanceKitError("a dataset without an input folder needs a degradation (e.g. degrade: awgn:25)")
     return PairedImageDataset(
@@ -348,6 +344,12 @@ def build_paired_dataset(
         saved_fraction=saved_fraction,
         names=None if volumes else [str(t) for _, t in pairs],
     )
+
+
+def _unpaired_degradation(spec: str | None) -> Degradation | None:
+    degradation = parse_degradation(spec) if spec else None
+    refuse_saved_noise(degradation, "data.*.low_degrade")
+    return degradation
 
 
 class UnpairedImageDataset(Dataset):
@@ -440,6 +442,6 @@ def build_unpaired_dataset(
         patch_size=patch_size,
         augment=augment,
         repeat=repeat,
-        low_degradation=parse_degradation(low_degrade) if low_degrade else None,
+        low_degradation=_unpaired_degradation(low_degrade),
         seed=seed,
     )

@@ -329,8 +329,8 @@ class GaussianNoise(Degradation):
 class SavedGaussianNoise(GaussianNoise):
     """:class:`GaussianNoise` whose noisy image ``eval`` hands models as a saved noisy file holds it: clipped
     at black and white and rounded to the clean image's bit depth. At 8 bits and high sigma the clipping makes
-    the noise far from Gaussian near black and white, which costs every method some PSNR (BM3D 0.26 dB on
-    BSD68 at sigma 25)."""
+    the noise far from Gaussian near black and white, which costs methods that assume Gaussian noise some PSNR
+    (BM3D 0.26 dB on BSD68 at sigma 25) and favours models trained on such inputs."""
 
     name = "awgn-saved"
     saved_as_image = True
@@ -367,6 +367,16 @@ class PoorQuality(Degradation):
 
     def __repr__(self) -> str:
         return f"PoorQuality(sigma_255={self.sigma_255}, seed={self.seed})"
+
+
+def refuse_saved_noise(degradation: Degradation | None, where: str) -> None:
+    """Refuse ``awgn-saved`` where no saved file's depth applies (training data, volumes), with the way to say
+    what is meant there."""
+    if isinstance(degradation, SavedGaussianNoise):
+        raise EnhanceKitError(
+            f"{where}: awgn-saved:S is for evaluating images; use awgn:S here (in a training recipe, with "
+            "input_bits: 8 or 16 to train on noisy inputs as a saved file holds them)"
+        )
 
 
 def known_noise_sigma(degradation: Degradation | None) -> float | None:
