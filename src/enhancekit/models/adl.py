@@ -268,23 +268,18 @@ register_model(
     filters=LIGHT_FILTERS,
     description="ADL, light, trained on 5 real W2S noisy/clean pairs (configs/adl_microscopy.yaml)",
 )
-register_model(
-    "adl-gray",
-    EfficientUNet,
-    task="denoise",
-    weights="adl-gray.safetensors",
-    in_channels=1,
-    filters=LIGHT_FILTERS,
-    output_activation="residual",
-    description="ADL, light, residual heads, blind gray AWGN 0-55 (Train400; configs/adl_gray_awgn.yaml)",
-)
-register_model(
-    "adl-gray-8bit",
-    EfficientUNet,
-    task="denoise",
-    weights="adl-gray-8bit.safetensors",
-    in_channels=1,
-    filters=LIGHT_FILTERS,
-    output_activation="residual",
-    description="adl-gray's network trained for noisy 8-bit files (noise clipped and rounded to 8 bits)",
-)
+# One network, two trainings: float noise (the published protocol, awgn:S), noisy 8-bit files (awgn-saved:S).
+for gray_name, gray_description in (
+    ("adl-gray", "ADL, light, residual heads, blind gray AWGN 0-55 (Train400; configs/adl_gray_awgn.yaml)"),
+    ("adl-gray-8bit", "adl-gray's network trained for noisy 8-bit files (noise clipped, rounded to 8 bits)"),
+):
+    register_model(
+        gray_name,
+        EfficientUNet,
+        task="denoise",
+        weights=f"{gray_name}.safetensors",
+        in_channels=1,
+        filters=LIGHT_FILTERS,
+        output_activation="residual",
+        description=gray_description,
+    )
