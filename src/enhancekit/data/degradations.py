@@ -373,10 +373,9 @@ def refuse_saved_noise(degradation: Degradation | None, where: str) -> None:
     """Refuse ``awgn-saved`` where no saved file's depth applies (training data, volumes), with the way to say
     what is meant there."""
     if isinstance(degradation, SavedGaussianNoise):
-        raise EnhanceKitError(
-            f"{where}: awgn-saved:S is for evaluating images; use awgn:S here (in a training recipe, with "
-            "input_bits: 8 or 16 to train on noisy inputs as a saved file holds them)"
-        )
+        recipe_hint = ", with input_bits: 8 or 16 to train on noisy inputs as a saved file holds them"
+        hint = recipe_hint if where.startswith("data.") else ""
+        raise EnhanceKitError(f"{where}: awgn-saved:S is for evaluating images; use awgn:S here{hint}")
 
 
 def known_noise_sigma(degradation: Degradation | None) -> float | None:
