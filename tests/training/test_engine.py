@@ -336,26 +336,45 @@ def test_gan_training_runs_the_three_phases(tmp_path, kind):
         assert _changed(d_before, discriminator) == d_moves, phase
 
 
-def test_adversarial_gradient_reaches_the_generator(tmp_path):
-    # With the pixel loss weighted 0, only the adversarial term can move the generator.
-    config = load_config(_recipe(tmp_path))
-    generator = create_model("dncnn", depth=3, width=8, pretrained=False)
-    discriminator = _PatchDiscriminator()
-    loss = CompositeLoss([{"name": "l1", "weight": 0.0}])
+def _parameters(module: nn.Module) -> list[torch.Tensor]:
+    # Parameters only: batch-norm running statistics move in training mode even without any gradient.
+    return [p.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("adversarial_weight", [1.0, 0.0])
+def test_adversarial_gradient_reaches_the_denoiser(tmp_path, adversarial_weight):
+    # ADL's reference code fed the discriminator the noisy input, so no adversarial gradient reached the
+    # denoiser. Here, with the pixel loss weighted 0, only the adversarial term can move the denoiser's
+    # weights; the weight-0 control shows that nothing else does.
+    config = load_config(_tiny_adl_recipe(tmp_path))
+    generator = create_model("adl", filters=[8, 8, 12, 16], pretrained=False)
+    discriminator = create_model("adl-discriminator", filters=[4, 4, 6, 8], pretrained=False)
+    seen = []
+    discriminator.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     task = _gan_task(
         generator,
         discriminator,
         "vanilla",
         warmup_epochs=0,
         discriminator_warmup_epochs=0,
-        adversarial_weight=1.0,
-        loss=loss,
+        adversarial_weight=adversarial_weight,
+        loss=CompositeLoss([{"name": "l1", "weight": 0.0}]),
     )
     train_loader, val_loader = build_dataloaders(config, generator)
-    g_before = _snapshot(generator)
+    before = _parameters(generator)
     trainer = _quiet_trainer(max_epochs=2)
     trainer.fit(task, train_loader, val_loader)
-    assert _changed(g_before, generator)
+    moved = [not torch.equal(a, b) for a, b in zip(before, _parameters(generator), strict=True)]
+    if adversarial_weight:
+        # Everything on the path to the full-size output learns from the adversarial term, down to the input's
+        # feature extractor; the x1/2 and x1/4 heads do not, as the discriminator only judges the x1 output.
+        names = [name for name, _ in generator.named_parameters()]
+        still = {name for name, m in zip(names, moved, strict=True) if not m}
+        assert still == {name for name in names if name.startswith(("heads.1.", "heads.2."))}
+        # The generator's step shows the discriminator a tensor still attached to the denoiser's graph.
+        assert any(x.requires_grad for x in seen)
+    else:
+        assert not any(moved)
     assert trainer.callback_metrics["train/d_loss"] > 0
     # The step schedule (x0.5) stepped once per epoch, twice, for both optimisers.
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([2.5e-4, 2.5e-4])
