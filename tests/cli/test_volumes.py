@@ -9,9 +9,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from enhancekit.cli.app import app
+from enhancekit.registry import WEIGHTS_ARGS_KEY, WEIGHTS_MODEL_KEY, create_model
 
 CT = Path(__file__).parents[1] / "data" / "volumes" / "CT_pitch.nii.gz"
 runner = CliRunner()
@@ -49,6 +51,39 @@ def test_enhance_keeps_shape_affine_and_dtype(ct_dir, tmp_path, model, extra):
     # Smoothed, not replaced: close to the input, with less voxel-to-voxel variation.
     assert np.abs(after - before).mean() < 0.1 * before.std()
     assert np.abs(np.diff(after, axis=1)).mean() < np.abs(np.diff(before, axis=1)).mean()
+
+
+def test_a_3d_adl_keeps_nifti_and_npy_volumes_whole(ct_dir, tmp_path):
+    # The learned 3D path end to end: weights file in, the network in overlapping blended windows, and the
+    # volume back in its own format (NIfTI: shape, affine, dtype; .npy: shape and dtype).
+    weights = tmp_path / "adl3d.safetensors"
+    metadata = {WEIGHTS_MODEL_KEY: "adl-3d", WEIGHTS_ARGS_KEY: json.dumps({"filters": [4, 4, 6, 8]})}
+    save_file(create_model("adl-3d", filters=[4, 4, 6, 8]).state_dict(), weights, metadata=metadata)
+    source = nib.load(ct_dir / "head.nii.gz")
+    np.save(ct_dir / "stack.npy", np.asarray(source.dataobj, np.float32)[:, :, :12] / 255)
+    out = tmp_path / "out"
+    result = invoke(
+        "enhance",
+        ct_dir,
+        "-o",
+        out,
+        "-m",
+        "adl-3d",
+        "--weights",
+        weights,
+        "--tile",
+        "16",
+        "--tile-overlap",
+        "4",
+    )
+    assert result.exit_code == 0, result.output
+    written = nib.load(out / "head.nii.gz")
+    assert written.shape == source.shape
+    np.testing.assert_array_equal(written.affine, source.affine)
+    assert written.get_data_dtype() == source.get_data_dtype()
+    stack = np.load(out / "stack.npy")
+    assert stack.shape == (48, 64, 12) and stack.dtype == np.float32
+    assert np.isfinite(stack).all()
 
 
 def test_tiled_3d_enhance_equals_untiled(ct_dir, tmp_path):
