@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The gray AWGN table: BSD68 at sigma 15/25/50 and Set12 at sigma 25, every method on the same noisy images
+# The gray AWGN table: BSD68 and Set12 at sigma 15/25/50, every method on the same noisy images
 # (`--degrade awgn:S`: fixed seed, unclipped floats as in the published tables; the classical methods get the
 # true sigma). MODELS (space-separated) picks the rows: a registered model name, or LABEL=MODEL:WEIGHTS for a
-# trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors). BM3D takes about 10 s per BSD68 image
-# on one core, so MODELS=bm3d is a quarter of an hour per sigma.
+# trained run (e.g. adl_cpu=adl:runs/adl_gray_awgn/model.safetensors); the default is the README table's rows.
+# BM3D takes about 10 s per BSD68 image on one core, a quarter of an hour per sigma: MODELS="identity wavelet
+# nlm" gives the fast rows.
 # NOISE=awgn-saved hands every method the noisy images as a saved 8-bit file holds them (clipped to [0, 1],
 # rounded) instead.
 # JSON per (set, noise and sigma, label) under benchmarks/results/denoise_eval/, and a summary on stdout.
 #   bash benchmarks/gray_denoise_eval.sh [DATA_DIR]     (DATA_DIR defaults to ../shared/data)
 set -euo pipefail
 data=${1:-../shared/data}
-models=${MODELS:-identity wavelet nlm}
+models=${MODELS:-identity wavelet nlm bm3d dncnn-gray adl-gray}
 sigmas=${SIGMAS:-15 25 50}
 noise=${NOISE:-awgn}
 out=benchmarks/results/denoise_eval
@@ -28,8 +29,9 @@ for entry in $models; do
   else
     label=$entry options=(--model "$entry")
   fi
-  for sigma in $sigmas; do run bsd68 "$sigma" "$label" "${options[@]}"; done
-  run set12 25 "$label" "${options[@]}"
+  for set in bsd68 set12; do
+    for sigma in $sigmas; do run "$set" "$sigma" "$label" "${options[@]}"; done
+  done
 done
 python - "$out" <<'PY'
 import json, pathlib, sys
